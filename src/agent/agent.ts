@@ -1,0 +1,148 @@
+// Wires the boxes of DESIGN.md together: pod sources -> registry -> link resolver -> reflector.
+// It holds no packet logic of its own.
+import { existsSync, readdirSync } from 'node:fs';
+import type { AgentConfig } from '../config/types.js';
+import { ConfigError } from '../config/errors.js';
+import { EventBus } from '../events/bus.js';
+import type { Logger } from '../log/logger.js';
+import { attachPods } from '../links/attach.js';
+import { LinkMonitor, readRoutes } from '../links/route-table.js';
+import { PodRegistry } from '../pods/registry.js';
+import type { PodSource } from '../pods/types.js';
+import { protocolTable, type ProtocolTable } from '../protocols/registry.js';
+import { Counters } from '../reflect/counters.js';
+import { DedupeWindow } from '../reflect/dedupe.js';
+import { Reflector } from '../reflect/engine.js';
+import { TokenBuckets } from '../reflect/token-buckets.js';
+import { buildTopology, emptyTopology, type PodAttachment } from '../reflect/types.js';
+import { LinkSet } from './link-set.js';
+
+export class Agent {
+  readonly bus = new EventBus();
+  readonly counters = new Counters();
+  readonly registry: PodRegistry;
+  readonly protocols: ProtocolTable;
+  readonly reflector: Reflector;
+  readonly links: LinkSet;
+  readonly startedAt = Date.now();
+  attachments: PodAttachment[] = [];
+  private readonly problems = new Map<string, string>();
+  private monitor?: LinkMonitor;
+  private timer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private rescanWanted = false;
+  private started = false;
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly sources: PodSource[],
+    private readonly log: Logger,
+  ) {
+    this.protocols = protocolTable(config.protocols);
+    this.registry = new PodRegistry((change, pod) => {
+      this.log.info(change === 'upsert' ? 'pod opted in' : 'pod opted out', { pod: pod.name });
+      this.requestScan();
+    });
+    this.links = new LinkSet(
+      (buf, link) => this.reflector.handle(buf, link),
+      log,
+      () => this.requestScan(),
+    );
+    const rl = config.rateLimit;
+    this.reflector = new Reflector(
+      {
+        protocols: this.protocols,
+        emitter: this.links,
+        dedupe: new DedupeWindow(config.dedupeWindowMs),
+        perSource: new TokenBuckets(rl.perSourcePps, rl.perSourceBurst),
+        perPod: new TokenBuckets(rl.perPodPps, rl.perPodBurst),
+        bus: this.bus,
+        counters: this.counters,
+      },
+      emptyTopology(config.lanInterface),
+    );
+  }
+
+  get ready(): boolean {
+    return (
+      this.started && this.links.links.has(this.config.lanInterface) && this.sources.every((s) => s.synced)
+    );
+  }
+
+  async start(): Promise<void> {
+    const lan = this.config.lanInterface;
+    if (!existsSync(`/sys/class/net/${lan}`)) {
+      const have = readdirSync('/sys/class/net').filter((n) => n !== 'lo');
+      throw new ConfigError(
+        'lanInterface',
+        `interface "${lan}" not found on this node (it has: ${have.join(', ') || 'none'})`,
+      );
+    }
+    // The LAN link first: it also proves we may open raw sockets (PrivilegeError otherwise).
+    this.links.open(lan, this.protocols.groups());
+    this.log.info('agent started', { lanInterface: lan, protocols: this.config.protocols });
+    for (const s of this.sources) await s.start(this.registry);
+    this.monitor = new LinkMonitor(() => this.requestScan());
+    this.monitor.start();
+    this.timer = setInterval(() => this.requestScan(), this.config.linkScanMs);
+    this.timer.unref();
+    await this.scan();
+    this.started = true;
+  }
+
+  /** Runs a scan now, or once more after the running one: scans never overlap. */
+  requestScan(): void {
+    if (this.scanning) {
+      this.rescanWanted = true;
+      return;
+    }
+    this.scanning = this.scan()
+      .catch((err: unknown) => {
+        this.log.warn('link scan failed', { error: String(err) });
+      })
+      .finally(() => {
+        this.scanning = undefined;
+        if (this.rescanWanted) {
+          this.rescanWanted = false;
+          this.requestScan();
+        }
+      });
+  }
+
+  private async scan(): Promise<void> {
+    const lan = this.config.lanInterface;
+    const { attachments, problems } = attachPods(this.registry.all(), await readRoutes(), lan);
+    this.reportProblems(problems.map((p) => [p.pod.name, p.message] as const));
+    const before = new Map(this.attachments.map((a) => [a.pod.key, a.link]));
+    for (const a of attachments) {
+      if (before.get(a.pod.key) !== a.link)
+        this.log.info('pod link found', { pod: a.pod.name, link: a.link });
+    }
+    this.links.reconcile([lan, ...new Set(attachments.map((a) => a.link))], this.protocols.groups());
+    // Only pods whose link socket is open are relayed for; the rest wait for the next scan.
+    this.attachments = attachments.filter((a) => this.links.links.has(a.link));
+    this.reflector.topology = buildTopology(lan, this.attachments);
+  }
+
+  /** Logs each pod's problem once, when it appears or changes, and once when it clears. */
+  private reportProblems(current: ReadonlyArray<readonly [string, string]>): void {
+    const now = new Map(current);
+    for (const [pod, msg] of now)
+      if (this.problems.get(pod) !== msg) this.log.warn(`pod ${pod}: ${msg}`, { pod });
+    for (const pod of this.problems.keys()) if (!now.has(pod)) this.log.info('pod problem cleared', { pod });
+    this.problems.clear();
+    for (const [k, m] of now) this.problems.set(k, m);
+  }
+
+  podProblems(): Map<string, string> {
+    return new Map(this.problems);
+  }
+
+  async stop(): Promise<void> {
+    this.monitor?.stop();
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled(this.sources.map((s) => s.stop()));
+    this.links.closeAll();
+    this.log.info('agent stopped');
+  }
+}

@@ -1,0 +1,82 @@
+// The open raw sockets, one per relayed link, reconciled against the wanted set. One bad link is
+// logged and skipped; it never stops the others (STYLE.md example 2).
+import { existsSync } from 'node:fs';
+import type { InterfaceName, IPv4Address } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import { diffLinks } from '../links/attach.js';
+import type { Emitter } from '../reflect/engine.js';
+import { LINK_GONE_ERRNOS, PrivilegeError, RawLink } from '../wire/raw-link.js';
+
+export class LinkSet implements Emitter {
+  readonly links = new Map<InterfaceName, RawLink>();
+
+  constructor(
+    private readonly onPacket: (packet: Buffer, link: InterfaceName) => void,
+    private readonly log: Logger,
+    private readonly onLinkGone: () => void,
+  ) {}
+
+  send(link: InterfaceName, packet: Buffer, dst: IPv4Address): void {
+    this.links.get(link)?.send(packet, dst);
+  }
+
+  mtu(link: InterfaceName): number {
+    return this.links.get(link)?.mtu ?? 0;
+  }
+
+  /** Opens one link, joining `groups`; throws (PrivilegeError included) so the caller decides. */
+  open(name: InterfaceName, groups: string[]): RawLink {
+    const link = new RawLink(
+      name,
+      (buf) => this.onPacket(buf, name),
+      (err) => this.onError(err, name),
+    );
+    try {
+      for (const g of groups) link.join(g);
+    } catch (err) {
+      link.close();
+      throw err;
+    }
+    this.links.set(name, link);
+    return link;
+  }
+
+  reconcile(wanted: InterfaceName[], groups: string[]): void {
+    const { add, remove } = diffLinks(this.links.keys(), wanted);
+    for (const name of remove) this.close(name);
+    for (const name of add) {
+      try {
+        this.open(name, groups);
+        this.log.info('link opened', { link: name });
+      } catch (err) {
+        if (err instanceof PrivilegeError) throw err;
+        // A veth can vanish between the route scan and here; the next scan settles it.
+        const gone = !existsSync(`/sys/class/net/${name}`);
+        this.log[gone ? 'debug' : 'warn']('cannot open link', { link: name, error: String(err) });
+      }
+    }
+  }
+
+  close(name: InterfaceName): void {
+    const link = this.links.get(name);
+    if (!link) return;
+    this.links.delete(name);
+    link.close();
+    this.log.info('link closed', { link: name });
+  }
+
+  closeAll(): void {
+    for (const name of [...this.links.keys()]) this.close(name);
+  }
+
+  private onError(err: Error, name: InterfaceName): void {
+    // The raw-socket package closes a socket after an error; drop it so the next scan reopens it.
+    const code = /\b(E[A-Z]+)\b/.exec(err.message)?.[1] ?? '';
+    this.log[LINK_GONE_ERRNOS.has(code) ? 'debug' : 'warn']('link socket error', {
+      link: name,
+      error: err.message,
+    });
+    this.links.delete(name);
+    this.onLinkGone();
+  }
+}

@@ -1,0 +1,4 @@
+/** Commander reducer for repeatable options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

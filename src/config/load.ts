@@ -1,0 +1,229 @@
+// The one entry from raw input (flags, environment, YAML file) to a typed AgentConfig. Flags override
+// the file; every refusal names the field and what would be valid.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError } from './errors.js';
+import {
+  DIRECTIONS,
+  PROTOCOL_NAMES,
+  SOURCE_MODES,
+  type AgentConfig,
+  type PodOptions,
+  type StaticPod,
+} from './types.js';
+import * as v from './validate.js';
+
+/** Flags as the CLI parsed them; undefined means "not given". */
+export interface AgentFlags {
+  config?: string;
+  lanInterface?: string;
+  pod?: string[];
+  protocols?: string;
+  sourceMode?: string;
+  broadcast?: string[];
+  broadcastPort?: string[];
+  multicastGroup?: string[];
+  controlSocket?: string;
+  metricsAddress?: string;
+  logLevel?: string;
+  logFormat?: string;
+  kubernetes?: boolean;
+  nodeName?: string;
+}
+
+export const DEFAULT_CONTROL_SOCKET = '/run/lan-reflector/control.sock';
+
+const TOP_KEYS = [
+  'lanInterface',
+  'protocols',
+  'broadcastPorts',
+  'multicastGroups',
+  'sourceMode',
+  'pods',
+  'podDefaults',
+  'rateLimit',
+  'dedupeWindowMs',
+  'linkScanMs',
+  'controlSocket',
+  'metricsAddress',
+  'log',
+  'kubernetes',
+] as const;
+const POD_KEYS = ['address', 'name', 'protocols', 'direction', 'services', 'broadcastPorts'];
+const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
+
+/** mDNS service types are matched as fully qualified, lower-case names. */
+export function serviceType(s: string): string {
+  const t = s.toLowerCase().replace(/\.$/, '');
+  return t.endsWith('.local') ? t : `${t}.local`;
+}
+
+export function podOptions(raw: Record<string, unknown>, field: string, base: PodOptions): PodOptions {
+  return {
+    protocols:
+      raw.protocols === undefined
+        ? base.protocols
+        : v.listOf(raw.protocols, `${field}.protocols`, PROTOCOL_NAMES),
+    direction:
+      raw.direction === undefined ? base.direction : v.oneOf(raw.direction, `${field}.direction`, DIRECTIONS),
+    services:
+      raw.services === undefined
+        ? base.services
+        : v
+            .list(raw.services, `${field}.services`)
+            .map((s, i) =>
+              serviceType(
+                v.str(
+                  s,
+                  `${field}.services[${i}]`,
+                  /^_[A-Za-z0-9-]+\._(tcp|udp)(\.local\.?)?$/i,
+                  'a service type like _hap._tcp',
+                ),
+              ),
+            ),
+    broadcastPorts:
+      raw.broadcastPorts === undefined
+        ? base.broadcastPorts
+        : v.broadcastPorts(raw.broadcastPorts, `${field}.broadcastPorts`),
+  };
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('--config', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? err})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError('--config', `${path} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return v.record(doc, path);
+}
+
+export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const file = flags.config ? readConfigFile(flags.config) : {};
+  v.knownKeys(file, '', TOP_KEYS);
+  const pick = <T>(flag: T | undefined, key: (typeof TOP_KEYS)[number]): unknown => flag ?? file[key];
+
+  const lanRaw = pick(flags.lanInterface, 'lanInterface');
+  if (lanRaw === undefined || lanRaw === '')
+    throw new ConfigError(
+      'lanInterface',
+      "is required: name the node's LAN interface (--lan-interface eth0)",
+    );
+  const lanInterface = v.str(
+    lanRaw,
+    'lanInterface',
+    IFNAME,
+    'an interface name (1-15 characters, e.g. eth0)',
+  );
+
+  const protocols = v.listOf(pick(flags.protocols, 'protocols') ?? ['mdns'], 'protocols', PROTOCOL_NAMES);
+  if (protocols.length === 0)
+    throw new ConfigError('protocols', `is empty: name at least one of ${PROTOCOL_NAMES.join(', ')}`);
+
+  const flagPorts = [...(flags.broadcast ?? []), ...(flags.broadcastPort ?? [])];
+  const broadcastPorts = v.broadcastPorts(
+    flagPorts.length ? flagPorts : file.broadcastPorts,
+    'broadcastPorts',
+  );
+  const multicastGroups = v.multicastGroups(
+    flags.multicastGroup?.length ? flags.multicastGroup : file.multicastGroups,
+    'multicastGroups',
+  );
+  const sourceMode = v.oneOf(pick(flags.sourceMode, 'sourceMode') ?? 'auto', 'sourceMode', SOURCE_MODES);
+
+  const defaultsRaw = v.record(file.podDefaults, 'podDefaults');
+  v.knownKeys(defaultsRaw, 'podDefaults', POD_KEYS.slice(2));
+  const podDefaults = podOptions(defaultsRaw, 'podDefaults', {
+    protocols,
+    direction: 'both',
+    services: [],
+    broadcastPorts: [],
+  });
+
+  const pods: StaticPod[] = [];
+  if (flags.pod?.length) {
+    flags.pod.forEach((a, i) =>
+      pods.push({ address: v.ipv4(a, `--pod[${i}]`), options: podOptions({}, '', podDefaults) }),
+    );
+  } else {
+    const rawPods = file.pods ?? [];
+    if (!Array.isArray(rawPods)) throw new ConfigError('pods', 'is not a list of {address, ...}');
+    rawPods.forEach((p, i) => {
+      const f = `pods[${i}]`;
+      const r = v.record(p, f);
+      v.knownKeys(r, f, POD_KEYS);
+      const name = r.name === undefined ? undefined : v.str(r.name, `${f}.name`, /^.{1,253}$/, 'a name');
+      pods.push({ address: v.ipv4(r.address, `${f}.address`), name, options: podOptions(r, f, podDefaults) });
+    });
+  }
+  const seen = new Set<string>();
+  for (const [i, p] of pods.entries()) {
+    if (seen.has(p.address)) throw new ConfigError(`pods[${i}].address`, `${p.address} is listed twice`);
+    seen.add(p.address);
+  }
+
+  const rl = v.record(file.rateLimit, 'rateLimit');
+  v.knownKeys(rl, 'rateLimit', ['perSourcePps', 'perSourceBurst', 'perPodPps', 'perPodBurst']);
+  const rate = (k: string, d: number) =>
+    rl[k] === undefined ? d : v.int(rl[k], `rateLimit.${k}`, 0, 10_000_000);
+
+  const log = v.record(file.log, 'log');
+  v.knownKeys(log, 'log', ['level', 'format']);
+  const kube = v.record(file.kubernetes, 'kubernetes');
+  v.knownKeys(kube, 'kubernetes', ['enabled', 'nodeName']);
+  const kubeEnabled =
+    flags.kubernetes ?? (kube.enabled === undefined ? false : v.bool(kube.enabled, 'kubernetes.enabled'));
+  const nodeName = flags.nodeName ?? (kube.nodeName as string | undefined) ?? env.NODE_NAME ?? '';
+  if (kubeEnabled && !nodeName)
+    throw new ConfigError(
+      'kubernetes.nodeName',
+      'is required with --kubernetes: set NODE_NAME from the downward API (spec.nodeName) or --node-name',
+    );
+
+  const metricsRaw = pick(flags.metricsAddress, 'metricsAddress') ?? '';
+  const controlRaw = pick(flags.controlSocket, 'controlSocket') ?? DEFAULT_CONTROL_SOCKET;
+  return {
+    lanInterface,
+    protocols,
+    broadcastPorts,
+    multicastGroups,
+    sourceMode,
+    pods,
+    podDefaults,
+    rateLimit: {
+      perSourcePps: rate('perSourcePps', 500),
+      perSourceBurst: rate('perSourceBurst', 1000),
+      perPodPps: rate('perPodPps', 500),
+      perPodBurst: rate('perPodBurst', 1000),
+    },
+    dedupeWindowMs:
+      file.dedupeWindowMs === undefined ? 30 : v.int(file.dedupeWindowMs, 'dedupeWindowMs', 0, 10_000),
+    linkScanMs: file.linkScanMs === undefined ? 30_000 : v.int(file.linkScanMs, 'linkScanMs', 100, 3_600_000),
+    controlSocket: v.str(controlRaw, 'controlSocket', /^\/.+/, 'an absolute path'),
+    metricsAddress:
+      metricsRaw === ''
+        ? ''
+        : v.str(metricsRaw, 'metricsAddress', HOST_PORT, 'HOST:PORT (e.g. 127.0.0.1:9412)'),
+    log: {
+      level: v.oneOf(flags.logLevel ?? log.level ?? 'info', 'log.level', [
+        'error',
+        'warn',
+        'info',
+        'debug',
+      ] as const),
+      format: v.oneOf(flags.logFormat ?? log.format ?? 'auto', 'log.format', [
+        'auto',
+        'json',
+        'text',
+      ] as const),
+    },
+    kubernetes: { enabled: kubeEnabled, nodeName },
+  };
+}

@@ -1,0 +1,72 @@
+// Typed configuration: what the rest of the agent sees. Only src/config/load.ts builds it from raw input.
+
+export type InterfaceName = string;
+export type IPv4Address = string;
+
+export type ProtocolName = 'mdns' | 'ssdp' | 'broadcast';
+export const PROTOCOL_NAMES: readonly ProtocolName[] = ['mdns', 'ssdp', 'broadcast'];
+
+/** Which way a pod takes part: `lan-to-pod` receives only, `pod-to-lan` sends only. */
+export type Direction = 'both' | 'lan-to-pod' | 'pod-to-lan';
+export const DIRECTIONS: readonly Direction[] = ['both', 'lan-to-pod', 'pod-to-lan'];
+
+/** How a pod's packet is re-emitted on the LAN (DESIGN.md, "Reflection rules"). */
+export type SourceMode = 'auto' | 'preserve' | 'node';
+export const SOURCE_MODES: readonly SourceMode[] = ['auto', 'preserve', 'node'];
+
+export interface MulticastGroup {
+  group: IPv4Address;
+  port: number;
+}
+
+export interface PodOptions {
+  protocols: ProtocolName[];
+  direction: Direction;
+  /** mDNS service types (e.g. `_hap._tcp.local`); empty means all. */
+  services: string[];
+  /** UDP broadcast ports this pod takes part in; empty means the agent's list. */
+  broadcastPorts: number[];
+}
+
+/** A pod named in static config or by --pod. */
+export interface StaticPod {
+  address: IPv4Address;
+  name?: string;
+  options: PodOptions;
+}
+
+export interface RateLimit {
+  /** Packets per second allowed from one source address; 0 turns the limit off. */
+  perSourcePps: number;
+  perSourceBurst: number;
+  /** Packets per second relayed from or into one pod; 0 turns the limit off. */
+  perPodPps: number;
+  perPodBurst: number;
+}
+
+export type LogFormat = 'auto' | 'json' | 'text';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export interface KubernetesConfig {
+  enabled: boolean;
+  nodeName: string;
+}
+
+export interface AgentConfig {
+  lanInterface: InterfaceName;
+  protocols: ProtocolName[];
+  broadcastPorts: number[];
+  multicastGroups: MulticastGroup[];
+  sourceMode: SourceMode;
+  pods: StaticPod[];
+  podDefaults: PodOptions;
+  rateLimit: RateLimit;
+  dedupeWindowMs: number;
+  /** How often pod links are re-resolved (pod restarts make new veths). */
+  linkScanMs: number;
+  controlSocket: string;
+  /** host:port for /metrics, /healthz and /readyz, or '' for none. */
+  metricsAddress: string;
+  log: { level: LogLevel; format: LogFormat };
+  kubernetes: KubernetesConfig;
+}

@@ -1,0 +1,67 @@
+// mDNS (RFC 6762): 224.0.0.251:5353. Decoding uses dns-packet, the codec multicast-dns is built on.
+import dnsPacket from 'dns-packet';
+import type { Answer, Packet, Question } from 'dns-packet';
+import type { ProtocolHandler } from './types.js';
+
+export const MDNS_GROUP = '224.0.0.251';
+export const MDNS_PORT = 5353;
+/** RFC 6763 9: the meta-query that enumerates service types; a service filter lets it through. */
+const SERVICE_ENUMERATION = '_services._dns-sd._udp.local';
+
+function recordData(a: Answer): string {
+  const d = (a as { data?: unknown }).data;
+  if (typeof d === 'string') return d;
+  if (d && typeof d === 'object' && 'target' in d) {
+    const srv = d as { target: string; port: number };
+    return `${srv.target}:${srv.port}`;
+  }
+  if (Array.isArray(d)) return `[${d.length} strings]`;
+  return '';
+}
+
+export const mdns: ProtocolHandler<Packet> = {
+  name: 'mdns',
+  groups: [MDNS_GROUP],
+  matches: (dst, dstPort) => dstPort === MDNS_PORT && dst === MDNS_GROUP,
+  // RFC 6762 11: "All Multicast DNS responses (including responses sent via unicast) SHOULD be
+  // sent with IP TTL set to 255."
+  emitTtl: () => 255,
+  decode(payload) {
+    if (payload.length < 12) throw new Error('Cannot decode mDNS packet (shorter than a DNS header)');
+    try {
+      return dnsPacket.decode(payload);
+    } catch (err) {
+      throw new Error(`Cannot decode mDNS packet (${(err as Error).message})`);
+    }
+  },
+  names(p) {
+    const out: string[] = [];
+    for (const q of p.questions ?? []) out.push(q.name.toLowerCase());
+    for (const list of [p.answers, p.authorities, p.additionals]) {
+      for (const a of list ?? []) {
+        out.push(a.name.toLowerCase());
+        if (a.type === 'PTR' && typeof a.data === 'string') out.push(a.data.toLowerCase());
+      }
+    }
+    return out;
+  },
+  summarize(p) {
+    const qs = (p.questions ?? []).map((q: Question) => `${q.type} ${q.name}`);
+    const as = [...(p.answers ?? []), ...(p.additionals ?? [])].map(
+      (a: Answer) => `${a.type} ${a.name}${recordData(a) ? ' = ' + recordData(a) : ''}`,
+    );
+    const kind = p.type === 'response' ? 'response' : 'query';
+    const parts = [kind];
+    if (qs.length) parts.push(`Q: ${qs.join(', ')}`);
+    if (as.length) parts.push(`A: ${as.join(', ')}`);
+    return parts.join(' | ');
+  },
+};
+
+/** Whether a packet's names fall under one of the service types (empty list: everything does). */
+export function matchesServices(names: string[], services: string[]): boolean {
+  if (services.length === 0) return true;
+  return names.some(
+    (n) => n === SERVICE_ENUMERATION || services.some((s) => n === s || n.endsWith('.' + s)),
+  );
+}

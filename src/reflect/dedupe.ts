@@ -1,0 +1,40 @@
+// A short memory of relayed packets, bounded in time and size (STYLE.md example 4). Multicast loop is
+// off on every socket, so our own emissions never come back through the kernel; what this catches
+// is a packet that returns through the network: two agents on one node, a bridged loop.
+// The default window (250 ms) is far below the 1 s RFC 6762 10.2 / 8.3 put between legitimate
+// repeats of the same mDNS record, so it never hides a retransmission.
+import { hash } from 'node:crypto';
+
+export class DedupeWindow {
+  private readonly seen = new Map<string, number>();
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries = 65536,
+  ) {}
+
+  static key(src: string, segment: Buffer): string {
+    return src + '|' + hash('sha1', segment, 'base64');
+  }
+
+  /** True when the same packet was seen within the window; otherwise remembers it. */
+  isDuplicate(key: string, now: number): boolean {
+    if (this.windowMs <= 0) return false;
+    const until = this.seen.get(key);
+    if (until !== undefined && until > now) return true;
+    if (until !== undefined) this.seen.delete(key); // re-insert at the end: Map keeps insertion order
+    this.seen.set(key, now + this.windowMs);
+    if (this.seen.size > this.maxEntries) this.evict(now);
+    return false;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private evict(now: number): void {
+    for (const [k, until] of this.seen) {
+      if (until <= now || this.seen.size > this.maxEntries * 0.9) this.seen.delete(k);
+      else break;
+    }
+  }
+}

@@ -1,0 +1,135 @@
+// One raw IPv4/UDP socket per link, used both to receive (the kernel hands raw sockets the IP header,
+// so TTL and destination are visible) and to emit hand-built packets with the original source address
+// (IP_HDRINCL). Binding it to the link (SO_BINDTODEVICE) tells us the ingress link of every packet
+// (DESIGN.md decision 4) and picks the egress link of every emission without routing.
+import raw from '@neuralegion/raw-socket';
+import { readFileSync } from 'node:fs';
+import type { InterfaceName } from '../config/types.js';
+import {
+  IPPROTO_IP,
+  IP_ADD_MEMBERSHIP,
+  IP_DROP_MEMBERSHIP,
+  IP_HDRINCL,
+  IP_MULTICAST_ALL,
+  IP_MULTICAST_LOOP,
+  SOL_SOCKET,
+  SO_BINDTODEVICE,
+  SO_BROADCAST,
+  SO_RCVBUF,
+  deviceName,
+  ipMreqn,
+} from './sockopt.js';
+
+const SO_RCVBUFFORCE = 33;
+const RECEIVE_BUFFER = 4 * 1024 * 1024;
+
+export type PacketHandler = (packet: Buffer, link: RawLink) => void;
+
+export class PrivilegeError extends Error {}
+
+/** Errors a link can raise once it is gone (pod deleted, veth removed). The link scan closes and
+ *  reopens such sockets; they are not worth more than a debug line. */
+export const LINK_GONE_ERRNOS = new Set(['ENODEV', 'ENXIO', 'ENETDOWN', 'ENETUNREACH']);
+
+export function linkIndex(name: InterfaceName): number {
+  return Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+}
+
+export function linkMtu(name: InterfaceName): number {
+  return Number(readFileSync(`/sys/class/net/${name}/mtu`, 'utf8').trim());
+}
+
+export interface RawLinkStats {
+  received: number;
+  sent: number;
+  sendErrors: number;
+}
+
+export class RawLink {
+  readonly name: InterfaceName;
+  readonly index: number;
+  readonly mtu: number;
+  readonly groups = new Set<string>();
+  readonly stats: RawLinkStats = { received: 0, sent: 0, sendErrors: 0 };
+  private readonly socket: raw.Socket;
+  // The package's typings allow only numbers, but its setOption also takes (Buffer, length).
+  private setOpt(level: number, option: number, value: Buffer, length: number): void {
+    (this.socket.setOption as unknown as (l: number, o: number, v: Buffer, n: number) => void)(
+      level,
+      option,
+      value,
+      length,
+    );
+  }
+  private closed = false;
+
+  constructor(name: InterfaceName, onPacket: PacketHandler, onError: (err: Error, link: RawLink) => void) {
+    this.name = name;
+    this.index = linkIndex(name);
+    this.mtu = linkMtu(name);
+    try {
+      this.socket = raw.createSocket({ protocol: raw.Protocol.UDP, bufferSize: 65535 });
+    } catch (err) {
+      if (/not permitted|EPERM|EACCES/i.test(String(err))) {
+        throw new PrivilegeError(
+          'cannot open a raw socket: run as root or grant CAP_NET_RAW (the DaemonSet adds NET_RAW and NET_ADMIN)',
+        );
+      }
+      throw err;
+    }
+    const s = this.socket;
+    this.setOpt(SOL_SOCKET, SO_BINDTODEVICE, deviceName(name), name.length + 1);
+    s.setOption(IPPROTO_IP, IP_HDRINCL, 1);
+    // DESIGN.md decision 3: without this the agent hears its own emissions, which carry a device's
+    // source address, and would reflect them again.
+    s.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+    // Deliver only the groups this socket joined on its own link, not those of other sockets.
+    s.setOption(IPPROTO_IP, IP_MULTICAST_ALL, 0);
+    s.setOption(SOL_SOCKET, SO_BROADCAST, 1);
+    try {
+      s.setOption(SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER);
+    } catch {
+      s.setOption(SOL_SOCKET, SO_RCVBUF, RECEIVE_BUFFER); // without CAP_NET_ADMIN: capped at rmem_max
+    }
+    s.on('message', (buf: Buffer) => {
+      this.stats.received++;
+      onPacket(buf, this);
+    });
+    s.on('error', (err: Error) => {
+      if (!this.closed) onError(err, this);
+    });
+  }
+
+  /** Joins a group on this link by index (ip_mreqn), so the kernel accepts it here. One socket per
+   *  link keeps every socket far below igmp_max_memberships (DESIGN.md decision 5). */
+  join(group: string): void {
+    if (this.groups.has(group)) return;
+    this.setOpt(IPPROTO_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, this.index), 12);
+    this.groups.add(group);
+  }
+
+  leave(group: string): void {
+    if (!this.groups.delete(group)) return;
+    try {
+      this.setOpt(IPPROTO_IP, IP_DROP_MEMBERSHIP, ipMreqn(group, this.index), 12);
+    } catch {
+      // the link may already be gone; the membership went with it
+    }
+  }
+
+  /** Sends a complete IPv4 packet out of this link. */
+  send(packet: Buffer, dst: string): void {
+    if (this.closed) return;
+    this.socket.send(packet, 0, packet.length, dst, (err: Error | null) => {
+      if (err) this.stats.sendErrors++;
+      else this.stats.sent++;
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const g of [...this.groups]) this.leave(g);
+    this.socket.close();
+  }
+}
