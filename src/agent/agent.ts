@@ -6,7 +6,10 @@ import { ConfigError } from '../config/errors.js';
 import { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import { attachPods } from '../links/attach.js';
+import { isBridge, nudgeNeighbour, readBridgePorts } from '../links/bridge-ports.js';
+import { readLanAddress, type LanAddress } from '../links/lan-address.js';
 import { LinkMonitor, readRoutes } from '../links/route-table.js';
+import { inSubnet, lookupRoute } from '../links/routes.js';
 import { PodRegistry } from '../pods/registry.js';
 import type { PodSource } from '../pods/types.js';
 import { protocolTable, type ProtocolTable } from '../protocols/registry.js';
@@ -16,13 +19,16 @@ import { Reflector } from '../reflect/engine.js';
 import { TokenBuckets } from '../reflect/token-buckets.js';
 import { buildTopology, emptyTopology, type PodAttachment } from '../reflect/types.js';
 import { LinkSet } from './link-set.js';
+import { NodeSessions } from './node-relay.js';
 
 export class Agent {
   readonly bus = new EventBus();
   readonly counters = new Counters();
   readonly registry: PodRegistry;
-  readonly protocols: ProtocolTable;
+  protocols: ProtocolTable;
   readonly reflector: Reflector;
+  lanAddress?: LanAddress;
+  sessions?: NodeSessions;
   readonly links: LinkSet;
   readonly startedAt = Date.now();
   attachments: PodAttachment[] = [];
@@ -38,7 +44,7 @@ export class Agent {
     private readonly sources: PodSource[],
     private readonly log: Logger,
   ) {
-    this.protocols = protocolTable(config.protocols);
+    this.protocols = protocolTable(config);
     this.registry = new PodRegistry((change, pod) => {
       this.log.info(change === 'upsert' ? 'pod opted in' : 'pod opted out', { pod: pod.name });
       this.requestScan();
@@ -78,6 +84,19 @@ export class Agent {
         `interface "${lan}" not found on this node (it has: ${have.join(', ') || 'none'})`,
       );
     }
+    this.lanAddress = await readLanAddress(lan);
+    if (!this.lanAddress && this.config.sourceMode !== 'preserve')
+      this.log.warn(`${lan} has no IPv4 address: every pod keeps its own source address (no node mode)`);
+    this.protocols = protocolTable(this.config, this.lanAddress?.broadcast);
+    this.reflector.protocols = this.protocols;
+    this.sessions = new NodeSessions(
+      this.lanAddress?.address,
+      (to, h, src, srcPort, podPort, payload) =>
+        this.reflector.injectReply(to, h, src, srcPort, podPort, payload),
+      this.log,
+      this.config.sessionTtlMs,
+    );
+    this.reflector.nodeMode = { relay: this.sessions, mdnsAddressRecords: this.config.mdnsAddressRecords };
     // The LAN link first: it also proves we may open raw sockets (PrivilegeError otherwise).
     this.links.open(lan, this.protocols.groups());
     this.log.info('agent started', { lanInterface: lan, protocols: this.config.protocols });
@@ -109,18 +128,54 @@ export class Agent {
       });
   }
 
+  /** `auto` keeps the source of pods inside the LAN subnet (a BGP route or our IPAM makes them
+   *  reachable) and re-sends the others from the node. */
+  sourceModeFor(address: string): 'preserve' | 'node' {
+    const mode = this.config.sourceMode;
+    if (!this.lanAddress || mode === 'preserve') return 'preserve';
+    if (mode === 'node') return 'node';
+    return inSubnet(address, this.lanAddress.cidr) ? 'preserve' : 'node';
+  }
+
   private async scan(): Promise<void> {
     const lan = this.config.lanInterface;
-    const { attachments, problems } = attachPods(this.registry.all(), await readRoutes(), lan);
+    const routes = await readRoutes();
+    const pods = this.registry.all();
+    const bridges = new Set<string>();
+    for (const p of pods) {
+      const dev = p.addresses[0] ? lookupRoute(routes, p.addresses[0])?.dev : undefined;
+      if (dev && dev !== lan && isBridge(dev)) bridges.add(dev);
+    }
+    const bridgePorts = new Map<string, string>();
+    for (const b of bridges) for (const [addr, port] of await readBridgePorts(b)) bridgePorts.set(addr, port);
+    const { attachments, problems } = attachPods(pods, routes, {
+      lanLink: lan,
+      bridges,
+      bridgePorts,
+      sourceModeFor: (a) => this.sourceModeFor(a),
+    });
+    for (const p of problems) if (p.message.includes('bridge port')) nudgeNeighbour(p.pod.addresses[0]);
+    if (problems.some((p) => p.message.includes('bridge port')))
+      setTimeout(() => this.requestScan(), 500).unref();
     this.reportProblems(problems.map((p) => [p.pod.name, p.message] as const));
     const before = new Map(this.attachments.map((a) => [a.pod.key, a.link]));
     for (const a of attachments) {
       if (before.get(a.pod.key) !== a.link)
-        this.log.info('pod link found', { pod: a.pod.name, link: a.link });
+        this.log.info('pod link found', {
+          pod: a.pod.name,
+          link: a.link,
+          port: a.port,
+          sourceMode: a.sourceMode,
+        });
     }
-    this.links.reconcile([lan, ...new Set(attachments.map((a) => a.link))], this.protocols.groups());
-    // Only pods whose link socket is open are relayed for; the rest wait for the next scan.
-    this.attachments = attachments.filter((a) => this.links.links.has(a.link));
+    const wanted = new Map<string, string[]>([[lan, this.protocols.groups()]]);
+    for (const a of attachments) wanted.set(a.link, this.protocols.groups());
+    for (const a of attachments) if (!wanted.has(a.port)) wanted.set(a.port, []);
+    this.links.reconcile(wanted);
+    // Only pods whose sockets are open are relayed for; the rest wait for the next scan.
+    this.attachments = attachments.filter(
+      (a) => this.links.links.has(a.link) && this.links.links.has(a.port),
+    );
     this.reflector.topology = buildTopology(lan, this.attachments);
   }
 
@@ -142,6 +197,7 @@ export class Agent {
     this.monitor?.stop();
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
+    this.sessions?.close();
     this.links.closeAll();
     this.log.info('agent stopped');
   }

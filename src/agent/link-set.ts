@@ -41,12 +41,15 @@ export class LinkSet implements Emitter {
     return link;
   }
 
-  reconcile(wanted: InterfaceName[], groups: string[]): void {
-    const { add, remove } = diffLinks(this.links.keys(), wanted);
+  /** Opens what is wanted and missing, closes what is open and no longer wanted. `wanted` maps each
+   *  link to the groups it must join: receive links join the protocols' groups; bridge ports, used
+   *  only to send to one pod, join none. */
+  reconcile(wanted: Map<InterfaceName, string[]>): void {
+    const { add, remove } = diffLinks(this.links.keys(), wanted.keys());
     for (const name of remove) this.close(name);
     for (const name of add) {
       try {
-        this.open(name, groups);
+        this.open(name, wanted.get(name) ?? []);
         this.log.info('link opened', { link: name });
       } catch (err) {
         if (err instanceof PrivilegeError) throw err;

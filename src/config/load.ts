@@ -48,6 +48,8 @@ const TOP_KEYS = [
   'metricsAddress',
   'log',
   'kubernetes',
+  'mdnsAddressRecords',
+  'sessionTtlMs',
 ] as const;
 const POD_KEYS = ['address', 'name', 'protocols', 'direction', 'services', 'broadcastPorts'];
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
@@ -136,6 +138,19 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     flags.multicastGroup?.length ? flags.multicastGroup : file.multicastGroups,
     'multicastGroups',
   );
+  // Naming ports or groups is asking for them: switch their protocol on.
+  if (broadcastPorts.length && !protocols.includes('broadcast')) protocols.push('broadcast');
+  if (multicastGroups.length && !protocols.includes('multicast')) protocols.push('multicast');
+  if (protocols.includes('broadcast') && broadcastPorts.length === 0)
+    throw new ConfigError(
+      'broadcastPorts',
+      'is empty but protocols include broadcast: name ports (--broadcast wiz,kasa or --broadcast-port 38899)',
+    );
+  if (protocols.includes('multicast') && multicastGroups.length === 0)
+    throw new ConfigError(
+      'multicastGroups',
+      'is empty but protocols include multicast: name GROUP:PORT (--multicast-group 239.255.255.250:1982)',
+    );
   const sourceMode = v.oneOf(pick(flags.sourceMode, 'sourceMode') ?? 'auto', 'sourceMode', SOURCE_MODES);
 
   const defaultsRaw = v.record(file.podDefaults, 'podDefaults');
@@ -225,5 +240,12 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
       ] as const),
     },
     kubernetes: { enabled: kubeEnabled, nodeName },
+    mdnsAddressRecords: v.oneOf(file.mdnsAddressRecords ?? 'rewrite', 'mdnsAddressRecords', [
+      'rewrite',
+      'strip',
+      'keep',
+    ] as const),
+    sessionTtlMs:
+      file.sessionTtlMs === undefined ? 10_000 : v.int(file.sessionTtlMs, 'sessionTtlMs', 1000, 300_000),
   };
 }

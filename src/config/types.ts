@@ -3,8 +3,9 @@
 export type InterfaceName = string;
 export type IPv4Address = string;
 
-export type ProtocolName = 'mdns' | 'ssdp' | 'broadcast';
-export const PROTOCOL_NAMES: readonly ProtocolName[] = ['mdns', 'ssdp', 'broadcast'];
+/** `multicast` is the extra groups of `multicastGroups` (e.g. Yeelight's 239.255.255.250:1982). */
+export type ProtocolName = 'mdns' | 'ssdp' | 'broadcast' | 'multicast';
+export const PROTOCOL_NAMES: readonly ProtocolName[] = ['mdns', 'ssdp', 'broadcast', 'multicast'];
 
 /** Which way a pod takes part: `lan-to-pod` receives only, `pod-to-lan` sends only. */
 export type Direction = 'both' | 'lan-to-pod' | 'pod-to-lan';
@@ -69,4 +70,8 @@ export interface AgentConfig {
   metricsAddress: string;
   log: { level: LogLevel; format: LogFormat };
   kubernetes: KubernetesConfig;
+  /** In `node` source mode, what happens to mDNS A records naming the pod (unreachable from the LAN). */
+  mdnsAddressRecords: 'rewrite' | 'strip' | 'keep';
+  /** How long a `node`-mode session waits for unicast replies (SSDP MX is at most 5 s). */
+  sessionTtlMs: number;
 }

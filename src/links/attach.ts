@@ -1,5 +1,5 @@
-// Pure: which host link reaches each opted-in pod, and a clear message for each pod that has none.
-import type { InterfaceName } from '../config/types.js';
+// Pure: which host links reach each opted-in pod, and a clear message for each pod that has none.
+import type { InterfaceName, IPv4Address } from '../config/types.js';
 import type { PodSpec } from '../pods/types.js';
 import type { PodAttachment } from '../reflect/types.js';
 import { lookupRoute, type Route } from './routes.js';
@@ -9,10 +9,19 @@ export interface AttachProblem {
   message: string;
 }
 
+export interface AttachContext {
+  lanLink: InterfaceName;
+  /** Links that are bridges (flannel's cni0): their pods are told apart by their bridge port. */
+  bridges: ReadonlySet<InterfaceName>;
+  /** Pod address -> its bridge port, from the bridge's neighbour and forwarding tables. */
+  bridgePorts: ReadonlyMap<IPv4Address, InterfaceName>;
+  sourceModeFor(address: IPv4Address): 'preserve' | 'node';
+}
+
 export function attachPods(
   pods: Iterable<PodSpec>,
   routes: Route[],
-  lanLink: InterfaceName,
+  ctx: AttachContext,
 ): { attachments: PodAttachment[]; problems: AttachProblem[] } {
   const attachments: PodAttachment[] = [];
   const problems: AttachProblem[] = [];
@@ -22,12 +31,20 @@ export function attachPods(
     if (!addr) problems.push({ pod, message: 'has no IPv4 address yet' });
     else if (!r || !r.dev || (r.type && r.type !== 'unicast'))
       problems.push({ pod, message: `no route to ${addr} on this node (is the pod running here?)` });
-    else if (r.dev === lanLink || r.gateway)
+    else if (r.dev === ctx.lanLink || r.gateway)
       problems.push({
         pod,
-        message: `${addr} is reached through ${r.gateway ? 'gateway ' + r.gateway : 'the LAN interface ' + lanLink}, not a pod link: the pod does not run on this node`,
+        message: `${addr} is reached through ${r.gateway ? 'gateway ' + r.gateway : 'the LAN interface ' + ctx.lanLink}, not a pod link: the pod does not run on this node`,
       });
-    else attachments.push({ pod, link: r.dev });
+    else if (ctx.bridges.has(r.dev) && !ctx.bridgePorts.has(addr))
+      problems.push({ pod, message: `${addr} is behind bridge ${r.dev} but its bridge port is not known yet` });
+    else
+      attachments.push({
+        pod,
+        link: r.dev,
+        port: ctx.bridgePorts.get(addr) ?? r.dev,
+        sourceMode: ctx.sourceModeFor(addr),
+      });
   }
   return { attachments, problems };
 }

@@ -61,7 +61,5 @@ export const mdns: ProtocolHandler<Packet> = {
 /** Whether a packet's names fall under one of the service types (empty list: everything does). */
 export function matchesServices(names: string[], services: string[]): boolean {
   if (services.length === 0) return true;
-  return names.some(
-    (n) => n === SERVICE_ENUMERATION || services.some((s) => n === s || n.endsWith('.' + s)),
-  );
+  return names.some((n) => n === SERVICE_ENUMERATION || services.some((s) => n === s || n.endsWith('.' + s)));
 }

@@ -17,7 +17,7 @@ function podTargets(topo: Topology, protocol: ProtocolName, except?: PodAttachme
   const out: Target[] = [];
   for (const list of topo.podsByLink.values()) {
     for (const a of list) {
-      if (a !== except && receives(a) && speaks(a, protocol)) out.push({ link: a.link, pod: a });
+      if (a !== except && receives(a) && speaks(a, protocol)) out.push({ link: a.port, pod: a });
     }
   }
   return out;

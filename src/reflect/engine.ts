@@ -2,10 +2,12 @@
 // Nothing here throws past handle(): a bad packet becomes a counted drop.
 import type { InterfaceName, IPv4Address } from '../config/types.js';
 import type { EventBus } from '../events/bus.js';
-import { matchesServices } from '../protocols/mdns.js';
+import { LIMITED_BROADCAST } from '../protocols/broadcast.js';
+import { MDNS_PORT, matchesServices } from '../protocols/mdns.js';
+import { clearQuBits, rewriteAddressRecords } from '../protocols/mdns-rewrite.js';
 import type { ProtocolTable } from '../protocols/registry.js';
 import type { ProtocolHandler } from '../protocols/types.js';
-import { buildIPv4, parseIPv4Udp, type UdpDatagram } from '../wire/ipv4.js';
+import { buildIPv4, buildUdp, parseIPv4Udp, type UdpDatagram } from '../wire/ipv4.js';
 import type { Counters } from './counters.js';
 import { decide } from './decide.js';
 import { DedupeWindow } from './dedupe.js';
@@ -18,6 +20,20 @@ export interface Emitter {
   mtu(link: InterfaceName): number;
 }
 
+/** `node` source mode (DESIGN.md "Reflection rules"): a pod's packet leaves from a port of the
+ *  node's own address, and unicast replies to that port come back through `Reflector.injectReply`. */
+export interface NodeRelay {
+  /** The node's LAN address; undefined when the LAN link has none (then no pod is in node mode). */
+  readonly address: IPv4Address | undefined;
+  /** Returns false when no session can be opened (table full). */
+  send(from: PodAttachment, protocol: ProtocolHandler, d: UdpDatagram, ttl: number): boolean;
+}
+
+export interface NodeModeOptions {
+  relay: NodeRelay;
+  mdnsAddressRecords: 'rewrite' | 'strip' | 'keep';
+}
+
 export interface ReflectorDeps {
   protocols: ProtocolTable;
   emitter: Emitter;
@@ -26,11 +42,14 @@ export interface ReflectorDeps {
   perPod: TokenBuckets;
   bus: EventBus;
   counters: Counters;
+  nodeMode?: NodeModeOptions;
   now?: () => number;
 }
 
 export class Reflector {
   topology: Topology;
+  protocols: ProtocolTable;
+  nodeMode?: NodeModeOptions;
   private readonly now: () => number;
 
   constructor(
@@ -38,6 +57,8 @@ export class Reflector {
     topology: Topology,
   ) {
     this.topology = topology;
+    this.protocols = deps.protocols;
+    this.nodeMode = deps.nodeMode;
     this.now = deps.now ?? Date.now;
   }
 
@@ -50,9 +71,16 @@ export class Reflector {
     }
     const d = parsed.datagram;
     // A raw UDP socket sees every UDP packet on its link; only discovery traffic concerns us.
-    const handler = this.deps.protocols.classify(d.dst, d.dstPort);
+    const handler = this.protocols.classify(d.dst, d.dstPort);
     if (!handler) return;
-    const outcome = this.route(d, handler, ingress);
+    let outcome: Outcome;
+    try {
+      outcome = this.route(d, handler, ingress);
+    } catch (err) {
+      // Only a codec can throw here; whatever it was, it costs one counted packet, never the agent.
+      this.deps.counters.drop(handler.name, 'malformed');
+      outcome = { flow: 'lan-to-pod', reason: 'malformed', detail: (err as Error).message };
+    }
     if (outcome.targets) this.deps.counters.observeLatency(Number(process.hrtime.bigint() - started) / 1e9);
     if (this.deps.bus.active) this.publish(d, handler, ingress, outcome);
   }
@@ -80,19 +108,92 @@ export class Reflector {
     let targets = decision.targets;
     const names = h.name === 'mdns' ? h.names(decoded) : undefined;
     if (names) {
-      if (decision.from && !matchesServices(names, decision.from.pod.options.services)) return drop('filtered');
+      if (decision.from && !matchesServices(names, decision.from.pod.options.services))
+        return drop('filtered');
       targets = targets.filter((t) => !t.pod || matchesServices(names, t.pod.pod.options.services));
     }
-    const out = buildIPv4(d.src, d.dst, h.emitTtl(d.ttl), d.segment);
-    let copies = 0;
-    for (const t of targets) {
-      if (out.length > this.deps.emitter.mtu(t.link)) continue;
-      this.deps.emitter.send(t.link, out, d.dst);
-      copies++;
+    if (h.name === 'broadcast') {
+      if (decision.from && !takesPort(decision.from, d.dstPort)) return drop('filtered');
+      targets = targets.filter((t) => !t.pod || takesPort(t.pod, d.dstPort));
     }
+    const copies = this.emit(d, h, targets, decision.from);
     if (copies === 0) return drop(targets.length === 0 ? 'filtered' : 'too-big');
     counters.relay(h.name, decision.flow, copies);
     return { flow: decision.flow, from: decision.from, targets };
+  }
+
+  /** Sends one copy per target; returns how many left. Packet variants are built once each. */
+  private emit(d: UdpDatagram, h: ProtocolHandler, targets: Target[], from?: PodAttachment): number {
+    const ttl = h.emitTtl(d.ttl);
+    const { emitter } = this.deps;
+    let toPods: Buffer | undefined;
+    let copies = 0;
+    for (const t of targets) {
+      if (!t.pod && from?.sourceMode === 'node') {
+        if (this.emitFromNode(d, h, from, ttl)) copies++;
+        continue;
+      }
+      // A pod with a /32 does not know the LAN's subnet broadcast: give it the limited one.
+      const dst = t.pod && h.name === 'broadcast' ? LIMITED_BROADCAST : d.dst;
+      const out = t.pod
+        ? (toPods ??= buildIPv4(d.src, dst, ttl, d.segment))
+        : buildIPv4(d.src, dst, ttl, d.segment);
+      if (out.length > emitter.mtu(t.link)) continue;
+      emitter.send(t.link, out, dst);
+      copies++;
+    }
+    return copies;
+  }
+
+  private emitFromNode(d: UdpDatagram, h: ProtocolHandler, from: PodAttachment, ttl: number): boolean {
+    const node = this.nodeMode;
+    if (!node?.relay.address) return false;
+    if (h.name === 'mdns' && d.srcPort === MDNS_PORT) {
+      // Multicast answers come back to every relayed pod on their own; no session needed.
+      let payload = clearQuBits(d.payload);
+      if (node.mdnsAddressRecords !== 'keep')
+        payload = rewriteAddressRecords(
+          payload,
+          from.pod.addresses,
+          node.relay.address,
+          node.mdnsAddressRecords,
+        );
+      const out = buildIPv4(node.relay.address, d.dst, ttl, buildUdp(MDNS_PORT, MDNS_PORT, payload));
+      if (out.length > this.deps.emitter.mtu(this.topology.lanLink)) return false;
+      this.deps.emitter.send(this.topology.lanLink, out, d.dst);
+      return true;
+    }
+    return node.relay.send(from, h, d, ttl);
+  }
+
+  /** Re-injects a unicast reply that reached a node-mode session into the pod that asked, with the
+   *  device's address as source (SoCo and WiZ clients take it as the device's address). */
+  injectReply(
+    to: PodAttachment,
+    h: ProtocolHandler,
+    src: IPv4Address,
+    srcPort: number,
+    podPort: number,
+    payload: Buffer,
+  ): void {
+    const podAddress = to.pod.addresses[0];
+    if (!podAddress) return;
+    const seg = buildUdp(srcPort, podPort, payload);
+    const out = buildIPv4(src, podAddress, h.name === 'mdns' ? 255 : 64, seg);
+    this.deps.counters.receive(h.name, 'lan-to-pod');
+    if (out.length > this.deps.emitter.mtu(to.port)) {
+      this.deps.counters.drop(h.name, 'too-big');
+      return;
+    }
+    this.deps.emitter.send(to.port, out, podAddress);
+    this.deps.counters.relay(h.name, 'lan-to-pod', 1);
+    if (this.deps.bus.active) {
+      const d = { src, dst: podAddress, ttl: 64, srcPort, dstPort: podPort, segment: seg, payload };
+      this.publish(d, h, this.topology.lanLink, {
+        flow: 'lan-to-pod',
+        targets: [{ link: to.port, pod: to }],
+      });
+    }
   }
 
   private publish(d: UdpDatagram, h: ProtocolHandler, ingress: InterfaceName, o: Outcome): void {
@@ -114,6 +215,9 @@ export class Reflector {
     });
   }
 }
+
+const takesPort = (a: PodAttachment, port: number) =>
+  a.pod.options.broadcastPorts.length === 0 || a.pod.options.broadcastPorts.includes(port);
 
 interface Outcome {
   flow: Flow;

@@ -29,10 +29,17 @@ export const DROP_REASONS: readonly DropReason[] = [
 /** Which way a packet travels: from the LAN into pods, or from a pod (to the LAN and other pods). */
 export type Flow = 'lan-to-pod' | 'pod-to-lan';
 
-/** An opted-in pod and the host-side link that reaches it. */
+/** An opted-in pod and the host-side links that reach it. */
 export interface PodAttachment {
   pod: PodSpec;
+  /** Where the pod's packets arrive: its veth (Calico) or the bridge (flannel's cni0). */
   link: InterfaceName;
+  /** Where packets for this pod alone are sent: the veth, or the pod's own bridge port, so a
+   *  bridge's other pods (which may not have opted in) never get them. */
+  port: InterfaceName;
+  /** `preserve` keeps the pod's address on the LAN; `node` re-sends from the node's (resolved from
+   *  the configured source mode; DESIGN.md "Reflection rules"). */
+  sourceMode: 'preserve' | 'node';
 }
 
 export interface Topology {

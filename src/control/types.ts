@@ -1,0 +1,165 @@
+// What the control socket reads from the agent, and the messages it speaks. The server depends on
+// this small interface, not on Agent, so it is tested with real EventBus/Counters and plain values.
+//
+// Wire protocol (newline-delimited JSON over a unix socket):
+//   client -> {"cmd":"status"}                  server -> one StatusReply line, then close
+//   client -> {"cmd":"tail","filter":{...}}     server -> {"type":"subscribed",...}, then a stream of
+//                                                          PacketLine and LostLine lines
+//   on a bad request                             server -> {"type":"error","message":...}, then close
+import type {
+  AgentConfig,
+  InterfaceName,
+  IPv4Address,
+  PodOptions,
+  ProtocolName,
+} from '../config/types.js';
+import type { EventBus } from '../events/bus.js';
+import type { PodSpec } from '../pods/types.js';
+import type { ProtocolHandler } from '../protocols/types.js';
+import type { Counters } from '../reflect/counters.js';
+import type { DropReason, Flow, PodAttachment } from '../reflect/types.js';
+
+/** One open relayed link, as the status reply shows it (RawLink satisfies it). */
+export interface LinkView {
+  readonly index: number;
+  readonly mtu: number;
+  readonly groups: ReadonlySet<IPv4Address>;
+  readonly stats: { readonly received: number; readonly sent: number; readonly sendErrors: number };
+}
+
+/** The agent's observable surface that the control socket and the metrics read. Agent satisfies it. */
+export interface ControlSource {
+  readonly bus: EventBus;
+  readonly counters: Counters;
+  readonly protocols: { get(name: ProtocolName): ProtocolHandler | undefined };
+  readonly config: Pick<AgentConfig, 'lanInterface' | 'protocols' | 'sourceMode'>;
+  readonly registry: { all(): PodSpec[] };
+  readonly attachments: readonly PodAttachment[];
+  readonly links: { readonly links: ReadonlyMap<InterfaceName, LinkView> };
+  readonly startedAt: number;
+  readonly ready: boolean;
+  podProblems(): Map<string, string>;
+  /** Entries in the node-source-mode session table; absent until such a table exists. */
+  sessionTableSize?(): number;
+}
+
+/** What `tail` asks for; every field is optional and all given fields must match. */
+export interface TailFilter {
+  protocols?: ProtocolName[];
+  /** A pod's `namespace/name`, its name part, or an address (source, destination or target pod). */
+  pod?: string;
+  direction?: Flow;
+  /** An mDNS service type, e.g. `_hap._tcp` or `_hap._tcp.local`. */
+  service?: string;
+  drops?: boolean;
+}
+
+export type ControlRequest = { cmd: 'status' } | { cmd: 'tail'; filter?: TailFilter };
+
+export interface MdnsQuestionView {
+  name: string;
+  type: string;
+}
+export interface MdnsRecordView {
+  name: string;
+  type: string;
+  data: unknown;
+}
+
+/** One relayed or dropped packet, decoded for people and scripts. */
+export interface PacketLine {
+  type: 'packet';
+  /** ISO 8601 */
+  time: string;
+  protocol: ProtocolName;
+  direction: Flow;
+  ingress: InterfaceName;
+  src: IPv4Address;
+  srcPort: number;
+  dst: IPv4Address;
+  dstPort: number;
+  size: number;
+  /** The opted-in pod the packet came from, or null when it came from the LAN. */
+  pod: string | null;
+  /** `lan` and pod names the packet was copied to; empty for drops. */
+  targets: string[];
+  drop: DropReason | null;
+  detail: string | null;
+  summary: string;
+  /** mDNS: `query` or `response`. */
+  kind?: string;
+  /** mDNS question section. */
+  questions?: MdnsQuestionView[];
+  /** mDNS answer section. */
+  answers?: MdnsRecordView[];
+  /** mDNS authority and additional sections. */
+  authorities?: MdnsRecordView[];
+  additionals?: MdnsRecordView[];
+  /** Other protocols: whatever their decoder returned, made JSON-safe. */
+  decoded?: unknown;
+}
+
+export interface LostLine {
+  type: 'lost';
+  /** Lines this client missed because it read slower than packets arrived. */
+  count: number;
+}
+
+export interface SubscribedLine {
+  type: 'subscribed';
+  filter: TailFilter;
+}
+
+export interface ErrorLine {
+  type: 'error';
+  message: string;
+}
+
+export interface PodStatus {
+  name: string;
+  key: string;
+  addresses: IPv4Address[];
+  /** The host-side link that reaches the pod, or null while none is known. */
+  link: InterfaceName | null;
+  options: PodOptions;
+  /** Why the pod is not relayed for yet, or null. */
+  problem: string | null;
+}
+
+export interface InterfaceStatus {
+  name: InterfaceName;
+  role: 'lan' | 'pod';
+  index: number;
+  mtu: number;
+  groups: IPv4Address[];
+  /** Pods reached through this link (several on a bridge). */
+  pods: string[];
+  received: number;
+  sent: number;
+  sendErrors: number;
+}
+
+export interface FlowCounts {
+  received: number;
+  relayed: number;
+  emitted: number;
+}
+
+export interface StatusReply {
+  type: 'status';
+  pid: number;
+  startedAt: string;
+  uptimeSeconds: number;
+  ready: boolean;
+  lanInterface: InterfaceName;
+  protocols: ProtocolName[];
+  sourceMode: string;
+  pods: PodStatus[];
+  interfaces: InterfaceStatus[];
+  /** Per protocol, per direction, since the agent started. */
+  packets: Record<string, Partial<Record<Flow, FlowCounts>>>;
+  /** Per protocol (or `unknown`), per reason. */
+  dropped: Record<string, Partial<Record<DropReason, number>>>;
+  sessions: number;
+  tailClients: number;
+}

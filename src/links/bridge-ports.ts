@@ -1,0 +1,56 @@
+// Finds each bridged pod's own bridge port (the host end of its veth) from the kernel's tables:
+// address -> MAC from the bridge's neighbour table, MAC -> port from its forwarding database.
+// Emitting on that port reaches that pod alone (DESIGN.md "Bridge CNIs").
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { InterfaceName, IPv4Address } from '../config/types.js';
+
+const run = promisify(execFile);
+
+export function isBridge(link: InterfaceName): boolean {
+  return existsSync(`/sys/class/net/${link}/bridge`);
+}
+
+interface Neigh {
+  dst: string;
+  lladdr?: string;
+  state?: string[];
+}
+interface Fdb {
+  mac: string;
+  ifname?: string;
+  flags?: string[];
+  state?: string;
+}
+
+/** Pure: joins neighbour and FDB entries into address -> port. */
+export function portsFromTables(neigh: Neigh[], fdb: Fdb[], bridge: InterfaceName): Map<IPv4Address, InterfaceName> {
+  const portByMac = new Map<string, InterfaceName>();
+  for (const f of fdb) {
+    if (f.ifname && f.ifname !== bridge && f.state !== 'permanent') portByMac.set(f.mac.toLowerCase(), f.ifname);
+  }
+  const out = new Map<IPv4Address, InterfaceName>();
+  for (const n of neigh) {
+    const port = n.lladdr ? portByMac.get(n.lladdr.toLowerCase()) : undefined;
+    if (port && !n.state?.includes('FAILED')) out.set(n.dst, port);
+  }
+  return out;
+}
+
+export async function readBridgePorts(bridge: InterfaceName): Promise<Map<IPv4Address, InterfaceName>> {
+  const [neigh, fdb] = await Promise.all([
+    run('ip', ['-j', '-4', 'neigh', 'show', 'dev', bridge], { timeout: 5000 }),
+    run('bridge', ['-j', 'fdb', 'show', 'br', bridge], { timeout: 5000 }),
+  ]);
+  return portsFromTables(JSON.parse(neigh.stdout || '[]'), JSON.parse(fdb.stdout || '[]'), bridge);
+}
+
+/** Makes the kernel resolve a pod's MAC (an empty datagram to the discard port), so the next scan
+ *  finds its neighbour entry. Only ever sent to an opted-in pod's own address. */
+export function nudgeNeighbour(address: IPv4Address): void {
+  const s = createSocket('udp4');
+  s.on('error', () => s.close());
+  s.send(Buffer.alloc(0), 9, address, () => s.close());
+}
