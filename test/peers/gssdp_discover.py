@@ -1,0 +1,30 @@
+#!/usr/bin/python3
+"""A gssdp-discover stand-in: drives the real GSSDP library (Debian gir1.2-gssdp-1.6; the
+gssdp-discover tool itself is not packaged in bookworm) to browse for a search target.
+Prints one JSON line per resource found: {"event": "available", "usn": ..., "locations": [...]}.
+Exits 0 after --timeout seconds if something was found, 1 otherwise."""
+import argparse, json, sys
+import gi
+gi.require_version('GSSDP', '1.6')
+from gi.repository import GSSDP, GLib
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--interface', required=True)
+ap.add_argument('--target', default='ssdp:all')
+ap.add_argument('--timeout', type=float, default=5)
+args = ap.parse_args()
+
+client = GSSDP.Client.new(args.interface)
+browser = GSSDP.ResourceBrowser.new(client, args.target)
+found = []
+
+def on_available(_b, usn, locations):
+    found.append(usn)
+    print(json.dumps({'event': 'available', 'usn': usn, 'locations': list(locations)}), flush=True)
+
+browser.connect('resource-available', on_available)
+browser.set_active(True)
+loop = GLib.MainLoop()
+GLib.timeout_add(int(args.timeout * 1000), loop.quit)
+loop.run()
+sys.exit(0 if found else 1)
