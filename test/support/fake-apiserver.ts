@@ -1,0 +1,395 @@
+// The one stand-in for Kubernetes in this project (DESIGN.md, "How it is tested"): an in-process HTTP
+// server that speaks the real list/watch protocol to the real @kubernetes/client-node. It keeps only
+// what the protocol needs: a store with one global resourceVersion counter, a bounded event history
+// (a watch from before it gets 410 Gone, as from etcd compaction), field/label selectors with the
+// watch-side ADDED/DELETED transitions the real server makes, bookmarks, timeoutSeconds, 409s.
+// Not modelled: paging (limit/continue), server-side apply, JSON patch, graceful pod deletion.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+
+/** Any stored object; `resource` names its collection the kubectl way: `pods`, `ipblocks.example.io`. */
+export type KubeObject = { kind?: string; apiVersion?: string; metadata?: Record<string, any> } & Record<
+  string,
+  any
+>;
+type WatchType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface Change {
+  rv: number;
+  resource: string;
+  type: WatchType;
+  old?: KubeObject;
+  obj: KubeObject;
+}
+interface Watcher {
+  resource: string;
+  namespace?: string;
+  match: (o: KubeObject) => boolean;
+  res: ServerResponse;
+  bookmarks: boolean;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+  status(): KubeObject {
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      code: this.code,
+    };
+  }
+}
+
+export interface FakeApiServerOptions {
+  /** Changes kept for watches to resume from; older resourceVersions get 410 Gone. */
+  historyLimit?: number;
+  /** Send BOOKMARK events this often to watches that allow them; 0 sends only on `bookmark()`. */
+  bookmarkIntervalMs?: number;
+}
+
+export class FakeApiServer {
+  /** `METHOD /path?query` of every request, in order. */
+  readonly requests: string[] = [];
+  private readonly objects = new Map<string, KubeObject>(); // `resource/namespace/name`
+  private history: Change[] = [];
+  private rv = 1;
+  private compactedRv = 0; // watches from below this get 410
+  private readonly watchers = new Set<Watcher>();
+  private readonly kinds = new Map([
+    ['pods', 'Pod'],
+    ['events', 'Event'],
+  ]);
+  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
+  private bookmarkTimer?: NodeJS.Timeout;
+  port = 0;
+
+  private constructor(private readonly opts: FakeApiServerOptions) {}
+
+  static async start(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
+    const s = new FakeApiServer(opts);
+    await s.resume();
+    return s;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** client-node refuses plain HTTP unless the cluster says skipTLSVerify (DESIGN.md). */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'fake', token: 'fake-token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return kc;
+  }
+
+  // --- outages -------------------------------------------------------------------------------
+
+  /** Stops listening and cuts every connection, as an API server restart does; the store survives. */
+  async pause(): Promise<void> {
+    clearInterval(this.bookmarkTimer);
+    const closed = new Promise<void>((ok) => this.server.close(() => ok()));
+    this.server.closeAllConnections();
+    this.watchers.clear();
+    await closed;
+  }
+
+  /** Listens again, on the same port after a pause. */
+  async resume(): Promise<void> {
+    await new Promise<void>((ok) => this.server.listen(this.port, '127.0.0.1', ok));
+    this.port = (this.server.address() as AddressInfo).port;
+    if (this.opts.bookmarkIntervalMs)
+      this.bookmarkTimer = setInterval(() => this.bookmark(), this.opts.bookmarkIntervalMs);
+  }
+
+  close(): Promise<void> {
+    return this.pause();
+  }
+
+  /** Cuts open watch connections mid-stream (a load balancer's idle timeout, a network blip). */
+  dropWatches(): void {
+    for (const w of this.watchers) w.res.socket?.destroy();
+    this.watchers.clear();
+  }
+
+  /** Forgets all history: a watch resuming from any earlier resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.history = [];
+    this.compactedRv = this.rv;
+  }
+
+  bookmark(): void {
+    for (const w of this.watchers) {
+      if (!w.bookmarks) continue;
+      const kind = this.kinds.get(w.resource);
+      this.send(w, 'BOOKMARK', { kind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } });
+    }
+  }
+
+  // --- the store: what the HTTP verbs do, callable from tests too ------------------------------
+
+  get(resource: string, namespace: string, name: string): KubeObject | undefined {
+    const o = this.objects.get(`${resource}/${namespace}/${name}`);
+    return o && structuredClone(o);
+  }
+
+  list(resource: string, namespace?: string): KubeObject[] {
+    return [...this.objects.entries()]
+      .filter(([k]) => k.startsWith(namespace === undefined ? `${resource}/` : `${resource}/${namespace}/`))
+      .map(([, o]) => structuredClone(o));
+  }
+
+  create(resource: string, input: KubeObject): KubeObject {
+    const obj: KubeObject = JSON.parse(JSON.stringify(input));
+    const m = (obj.metadata ??= {});
+    m.name ??= m.generateName ? m.generateName + randomBytes(3).toString('hex').slice(0, 5) : undefined;
+    if (!m.name) throw new ApiError(422, 'Invalid', 'metadata.name: Required value');
+    if (this.objects.has(this.key(resource, obj))) {
+      throw new ApiError(409, 'AlreadyExists', `${resource} "${m.name}" already exists`);
+    }
+    if (obj.kind) this.kinds.set(resource, obj.kind);
+    Object.assign(m, { uid: randomUUID(), creationTimestamp: new Date().toISOString() });
+    return this.commit(resource, 'ADDED', obj);
+  }
+
+  /** PUT semantics: a resourceVersion in the object must be the current one (optimistic concurrency). */
+  replace(resource: string, input: KubeObject): KubeObject {
+    const obj: KubeObject = JSON.parse(JSON.stringify(input));
+    const cur = this.current(resource, obj, obj.metadata?.resourceVersion);
+    obj.metadata = {
+      ...obj.metadata,
+      uid: cur.metadata?.uid,
+      creationTimestamp: cur.metadata?.creationTimestamp,
+    };
+    return this.commit(resource, 'MODIFIED', obj, cur);
+  }
+
+  /** JSON merge patch (RFC 7386); strategic merge is treated the same, which holds for maps. */
+  patch(resource: string, namespace: string, name: string, patch: KubeObject): KubeObject {
+    const cur = this.current(resource, { metadata: { namespace, name } }, patch.metadata?.resourceVersion);
+    return this.commit(resource, 'MODIFIED', mergePatch(structuredClone(cur), patch), cur);
+  }
+
+  remove(resource: string, namespace: string, name: string, precondition?: string): KubeObject {
+    const cur = this.current(resource, { metadata: { namespace, name } }, precondition);
+    return this.commit(resource, 'DELETED', structuredClone(cur), cur);
+  }
+
+  // --- pod and event helpers for tests ---------------------------------------------------------
+
+  createPod(pod: V1Pod): V1Pod {
+    return this.create('pods', { kind: 'Pod', apiVersion: 'v1', ...pod }) as V1Pod;
+  }
+  updatePod(namespace: string, name: string, mutate: (pod: V1Pod) => void): V1Pod {
+    const pod = this.get('pods', namespace, name) as V1Pod;
+    mutate(pod);
+    return this.replace('pods', pod) as V1Pod;
+  }
+  deletePod(namespace: string, name: string): void {
+    this.remove('pods', namespace, name);
+  }
+  events(): CoreV1Event[] {
+    return this.list('events') as CoreV1Event[];
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  private key(resource: string, o: KubeObject): string {
+    return `${resource}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  }
+
+  private current(resource: string, o: KubeObject, expectedRv?: string): KubeObject {
+    const cur = this.objects.get(this.key(resource, o));
+    if (!cur) throw new ApiError(404, 'NotFound', `${resource} "${o.metadata?.name}" not found`);
+    if (expectedRv && expectedRv !== cur.metadata?.resourceVersion) {
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${resource} "${o.metadata?.name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
+    }
+    return cur;
+  }
+
+  private commit(resource: string, type: WatchType, obj: KubeObject, old?: KubeObject): KubeObject {
+    obj.metadata!.resourceVersion = String(++this.rv);
+    if (type === 'DELETED') this.objects.delete(this.key(resource, obj));
+    else this.objects.set(this.key(resource, obj), obj);
+    const change: Change = { rv: this.rv, resource, type, old, obj };
+    this.history.push(change);
+    const limit = this.opts.historyLimit ?? 1000;
+    if (this.history.length > limit)
+      this.compactedRv = this.history.splice(0, this.history.length - limit).at(-1)!.rv;
+    for (const w of this.watchers) this.deliver(w, change);
+    return structuredClone(obj);
+  }
+
+  /** A selector-filtered watch sees an object enter as ADDED and leave as DELETED, as the real one does. */
+  private deliver(w: Watcher, c: Change): void {
+    if (c.resource !== w.resource) return;
+    if (w.namespace !== undefined && c.obj.metadata?.namespace !== w.namespace) return;
+    if (c.type === 'DELETED') return void (w.match(c.obj) && this.send(w, 'DELETED', c.obj));
+    const was = c.type === 'MODIFIED' && w.match(c.old!);
+    const is = w.match(c.obj);
+    const type = was && is ? 'MODIFIED' : is ? 'ADDED' : was ? 'DELETED' : undefined;
+    if (type) this.send(w, type, c.obj);
+  }
+
+  private send(w: Watcher, type: string, object: KubeObject): void {
+    w.res.write(JSON.stringify({ type, object }) + '\n');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests.push(`${req.method} ${req.url}`);
+    const url = new URL(req.url ?? '/', this.url);
+    try {
+      const route = parsePath(url.pathname);
+      const q = url.searchParams;
+      const body = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method ?? '')
+        ? await readJson(req)
+        : undefined;
+      const { resource, namespace = '', name } = route;
+      if (req.method === 'GET' && q.get('watch') === 'true') return this.watch(route, q, res);
+      if (req.method === 'GET' && name)
+        return reply(res, 200, this.get(resource, namespace, name) ?? notFound(resource, name));
+      if (req.method === 'GET') return reply(res, 200, this.listResponse(resource, route.namespace, q));
+      if (req.method === 'POST')
+        return reply(
+          res,
+          201,
+          this.create(resource, { ...body, metadata: { ...body?.metadata, namespace: route.namespace } }),
+        );
+      if (!name) throw new ApiError(405, 'MethodNotAllowed', `${req.method} needs an object name`);
+      if (req.method === 'PUT')
+        return reply(
+          res,
+          200,
+          this.replace(resource, { ...body, metadata: { ...body?.metadata, namespace, name } }),
+        );
+      if (req.method === 'PATCH') {
+        if (req.headers['content-type']?.includes('json-patch'))
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            'JSON patch is not supported by the fake API server',
+          );
+        return reply(res, 200, this.patch(resource, namespace, name, body ?? {}));
+      }
+      if (req.method === 'DELETE')
+        return reply(res, 200, this.remove(resource, namespace, name, body?.preconditions?.resourceVersion));
+      throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not supported`);
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(500, 'InternalError', String(e));
+      reply(res, err.code, err.status());
+    }
+  }
+
+  private listResponse(resource: string, namespace: string | undefined, q: URLSearchParams): KubeObject {
+    const match = selectorMatcher(q);
+    const kind = this.kinds.get(resource) ?? 'Unknown';
+    const items = this.list(resource, namespace).filter(match);
+    return { kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items };
+  }
+
+  private watch(route: Route, q: URLSearchParams, res: ServerResponse): void {
+    const w: Watcher = {
+      resource: route.resource,
+      namespace: route.namespace,
+      match: selectorMatcher(q),
+      res,
+      bookmarks: q.get('allowWatchBookmarks') === 'true',
+    };
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders(); // the client treats the headers as "connected"
+    const from = Number(q.get('resourceVersion') ?? '0');
+    if (from > 0 && from < this.compactedRv) {
+      const gone = new ApiError(410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`);
+      this.send(w, 'ERROR', gone.status());
+      return void res.end(); // the real server ends the stream after a 410, too
+    }
+    if (from === 0)
+      for (const o of this.list(w.resource, w.namespace).filter(w.match)) this.send(w, 'ADDED', o);
+    else for (const c of this.history) if (c.rv > from) this.deliver(w, c);
+    this.watchers.add(w);
+    res.on('close', () => this.watchers.delete(w));
+    const timeout = Number(q.get('timeoutSeconds') ?? '0');
+    if (timeout > 0) setTimeout(() => res.end(), timeout * 1000).unref();
+  }
+}
+
+interface Route {
+  resource: string;
+  namespace?: string;
+  name?: string;
+}
+
+/** `/api/v1/[namespaces/NS/]PLURAL[/NAME]` and `/apis/GROUP/VERSION/[namespaces/NS/]PLURAL[/NAME]`. */
+function parsePath(path: string): Route {
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/(.+)$/.exec(path);
+  if (!m) throw new ApiError(404, 'NotFound', `the server could not find the requested resource: ${path}`);
+  const seg = m[2].split('/');
+  const [namespace, plural, name] =
+    seg[0] === 'namespaces' && seg.length >= 3 ? seg.slice(1) : [undefined, ...seg];
+  return { resource: m[1] ? `${plural}.${m[1]}` : plural!, namespace, name };
+}
+
+/** fieldSelector and labelSelector, equality forms only (`a=b`, `a==b`, `a!=b`, comma means and). */
+function selectorMatcher(q: URLSearchParams): (o: KubeObject) => boolean {
+  const terms: Array<(o: KubeObject) => boolean> = [];
+  for (const [param, lookup] of [
+    ['fieldSelector', (o: KubeObject, k: string) => k.split('.').reduce<any>((v, p) => v?.[p], o)],
+    ['labelSelector', (o: KubeObject, k: string) => o.metadata?.labels?.[k]],
+  ] as const) {
+    for (const term of (q.get(param) ?? '').split(',').filter(Boolean)) {
+      const t = /^([^!=]+)(!=|==|=)(.*)$/.exec(term);
+      if (!t) throw new ApiError(400, 'BadRequest', `${param}: unsupported term "${term}"`);
+      const [, k, op, v] = t;
+      terms.push((o) => (String(lookup(o, k) ?? '') === v) === (op !== '!='));
+    }
+  }
+  return (o) => terms.every((t) => t(o));
+}
+
+function mergePatch(target: any, patch: any): any {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out = target !== null && typeof target === 'object' && !Array.isArray(target) ? target : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+function notFound(resource: string, name: string): never {
+  throw new ApiError(404, 'NotFound', `${resource} "${name}" not found`);
+}
+
+async function readJson(req: IncomingMessage): Promise<any> {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'BadRequest', 'request body is not JSON');
+  }
+}
+
+function reply(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+}
