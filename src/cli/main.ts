@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { PrivilegeError } from '../wire/raw-link.js';
 import { agentCommand } from './agent-command.js';
+import { controlCommands } from './tail-command.js';
 
 const program = new Command();
 program
@@ -15,6 +16,7 @@ program
   .exitOverride()
   .showHelpAfterError('(add --help for usage)');
 agentCommand(program);
+controlCommands(program);
 
 try {
   await program.parseAsync(process.argv);

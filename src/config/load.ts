@@ -12,6 +12,7 @@ import {
   type StaticPod,
 } from './types.js';
 import * as v from './validate.js';
+import { SERVICE_TYPE, normalizeServiceType } from '../protocols/mdns.js';
 
 /** Flags as the CLI parsed them; undefined means "not given". */
 export interface AgentFlags {
@@ -55,12 +56,6 @@ const POD_KEYS = ['address', 'name', 'protocols', 'direction', 'services', 'broa
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/;
 
-/** mDNS service types are matched as fully qualified, lower-case names. */
-export function serviceType(s: string): string {
-  const t = s.toLowerCase().replace(/\.$/, '');
-  return t.endsWith('.local') ? t : `${t}.local`;
-}
-
 export function podOptions(raw: Record<string, unknown>, field: string, base: PodOptions): PodOptions {
   return {
     protocols:
@@ -75,13 +70,8 @@ export function podOptions(raw: Record<string, unknown>, field: string, base: Po
         : v
             .list(raw.services, `${field}.services`)
             .map((s, i) =>
-              serviceType(
-                v.str(
-                  s,
-                  `${field}.services[${i}]`,
-                  /^_[A-Za-z0-9-]+\._(tcp|udp)(\.local\.?)?$/i,
-                  'a service type like _hap._tcp',
-                ),
+              normalizeServiceType(
+                v.str(s, `${field}.services[${i}]`, SERVICE_TYPE, 'a service type like _hap._tcp'),
               ),
             ),
     broadcastPorts:
@@ -129,7 +119,10 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
   if (protocols.length === 0)
     throw new ConfigError('protocols', `is empty: name at least one of ${PROTOCOL_NAMES.join(', ')}`);
 
-  const flagPorts = [...(flags.broadcast ?? []), ...(flags.broadcastPort ?? [])];
+  // `--broadcast wiz,kasa` and repeated flags both work.
+  const flagPorts = [...(flags.broadcast ?? []), ...(flags.broadcastPort ?? [])].flatMap((f) =>
+    v.list(f, 'broadcastPorts'),
+  );
   const broadcastPorts = v.broadcastPorts(
     flagPorts.length ? flagPorts : file.broadcastPorts,
     'broadcastPorts',
@@ -186,8 +179,9 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
 
   const rl = v.record(file.rateLimit, 'rateLimit');
   v.knownKeys(rl, 'rateLimit', ['perSourcePps', 'perSourceBurst', 'perPodPps', 'perPodBurst']);
+  // A bucket smaller than one token would drop everything: a burst is at least 1.
   const rate = (k: string, d: number) =>
-    rl[k] === undefined ? d : v.int(rl[k], `rateLimit.${k}`, 0, 10_000_000);
+    rl[k] === undefined ? d : v.int(rl[k], `rateLimit.${k}`, k.endsWith('Burst') ? 1 : 0, 10_000_000);
 
   const log = v.record(file.log, 'log');
   v.knownKeys(log, 'log', ['level', 'format']);
@@ -195,7 +189,13 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
   v.knownKeys(kube, 'kubernetes', ['enabled', 'nodeName']);
   const kubeEnabled =
     flags.kubernetes ?? (kube.enabled === undefined ? false : v.bool(kube.enabled, 'kubernetes.enabled'));
-  const nodeName = flags.nodeName ?? (kube.nodeName as string | undefined) ?? env.NODE_NAME ?? '';
+  const nodeName =
+    flags.nodeName ??
+    (kube.nodeName === undefined
+      ? undefined
+      : v.str(kube.nodeName, 'kubernetes.nodeName', /^[a-z0-9.-]{1,253}$/, 'a node name')) ??
+    env.NODE_NAME ??
+    '';
   if (kubeEnabled && !nodeName)
     throw new ConfigError(
       'kubernetes.nodeName',

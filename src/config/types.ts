@@ -40,7 +40,7 @@ export interface RateLimit {
   /** Packets per second allowed from one source address; 0 turns the limit off. */
   perSourcePps: number;
   perSourceBurst: number;
-  /** Packets per second relayed from or into one pod; 0 turns the limit off. */
+  /** Packets per second relayed from one pod; 0 turns the limit off. */
   perPodPps: number;
   perPodBurst: number;
 }

@@ -55,7 +55,9 @@ export function bool(v: unknown, field: string): boolean {
 export function broadcastPorts(v: unknown, field: string): number[] {
   const out: number[] = [];
   list(v, field).forEach((x, i) => {
-    const preset = typeof x === 'string' ? BROADCAST_PRESETS[x.toLowerCase()] : undefined;
+    const name = typeof x === 'string' ? x.toLowerCase() : '';
+    // hasOwn: a value like "constructor" must not find Object.prototype's members.
+    const preset = Object.hasOwn(BROADCAST_PRESETS, name) ? BROADCAST_PRESETS[name] : undefined;
     if (preset) out.push(...preset);
     else if (typeof x === 'string' && !/^\d+$/.test(x))
       throw new ConfigError(

@@ -61,7 +61,12 @@ export function connectControl(path: string, timeoutMs = 5000): Promise<net.Sock
     const s = net.connect(path);
     const timer = setTimeout(() => {
       s.destroy();
-      reject(new ControlClientError(`the agent at ${path} did not accept the connection in time`, EXIT_UNREACHABLE));
+      reject(
+        new ControlClientError(
+          `the agent at ${path} did not accept the connection in time`,
+          EXIT_UNREACHABLE,
+        ),
+      );
     }, timeoutMs);
     s.once('connect', () => {
       clearTimeout(timer);
@@ -121,11 +126,13 @@ export async function requestStatus(path: string, timeoutMs = 5000): Promise<Sta
     });
     s.on('error', (err) => {
       clearTimeout(timer);
-      if (!answered) reject(new ControlClientError(`lost the agent at ${path}: ${err.message}`, EXIT_UNREACHABLE));
+      if (!answered)
+        reject(new ControlClientError(`lost the agent at ${path}: ${err.message}`, EXIT_UNREACHABLE));
     });
     s.on('close', () => {
       clearTimeout(timer);
-      if (!answered) reject(new ControlClientError(`the agent at ${path} closed without answering`, EXIT_UNREACHABLE));
+      if (!answered)
+        reject(new ControlClientError(`the agent at ${path} closed without answering`, EXIT_UNREACHABLE));
     });
     sendRequest(s, { cmd: 'status' });
   });

@@ -57,7 +57,7 @@ export function formatStatus(s: StatusReply): string {
     `agent: ${s.ready ? 'ready' : 'NOT READY'}, up ${formatDuration(s.uptimeSeconds)} (since ${s.startedAt}), pid ${s.pid}`,
   );
   out.push(
-    `LAN interface: ${s.lanInterface}   source mode: ${s.sourceMode}   protocols: ${s.protocols.join(', ')}`,
+    `LAN interface: ${s.lanInterface}${s.lanAddress ? ` (${s.lanAddress})` : ''}   source mode: ${s.sourceMode}   protocols: ${s.protocols.join(', ')}`,
   );
   if (s.sessions) out.push(`sessions: ${s.sessions}`);
   out.push(`tail clients: ${s.tailClients}`);
@@ -65,12 +65,15 @@ export function formatStatus(s: StatusReply): string {
   out.push('', `Pods (${s.pods.length} opted in):`);
   if (s.pods.length === 0) out.push('  none: no pod has opted in on this node');
   else {
-    const rows = [['NAME', 'ADDRESSES', 'LINK', 'PROTOCOLS', 'DIRECTION', 'SERVICES', 'BROADCAST PORTS']];
+    const rows = [
+      ['NAME', 'ADDRESSES', 'LINK', 'SOURCE', 'PROTOCOLS', 'DIRECTION', 'SERVICES', 'BROADCAST PORTS'],
+    ];
     for (const p of s.pods) {
       rows.push([
         p.name,
         p.addresses.join(',') || '-',
-        p.link ?? '-',
+        p.link === null ? '-' : p.port && p.port !== p.link ? `${p.link} (port ${p.port})` : p.link,
+        p.sourceMode ?? '-',
         p.options.protocols.join(',') || '-',
         p.options.direction,
         p.options.services.join(',') || 'all',
@@ -112,6 +115,12 @@ export function formatStatus(s: StatusReply): string {
   );
   out.push('', 'Dropped since start:');
   if (drops.length === 0) out.push('  none');
-  else out.push(...table([['PROTOCOL', 'REASON', 'PACKETS'], ...drops.sort((a, b) => a.join().localeCompare(b.join()))]));
+  else
+    out.push(
+      ...table([
+        ['PROTOCOL', 'REASON', 'PACKETS'],
+        ...drops.sort((a, b) => a.join().localeCompare(b.join())),
+      ]),
+    );
   return out.join('\n') + '\n';
 }

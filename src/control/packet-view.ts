@@ -5,6 +5,9 @@ import type { PacketEvent } from '../events/bus.js';
 import type { ProtocolHandler } from '../protocols/types.js';
 import type { MdnsQuestionView, MdnsRecordView, PacketLine } from './types.js';
 
+/** Protocols whose handlers only measure the payload. */
+const PAYLOAD_ONLY = new Set<string>(['broadcast', 'multicast']);
+
 export type HandlerLookup = (name: ProtocolName) => ProtocolHandler | undefined;
 
 /** An event decoded at most once, however many clients look at it. */
@@ -89,7 +92,9 @@ export class DecodedEvent {
     const h = this.handler;
     if (d !== undefined && h) {
       try {
-        return h.summarize(d);
+        const text = h.summarize(d);
+        // Vendor payloads say little; the port says which vendor (38899 WiZ, 9999 Kasa...).
+        return PAYLOAD_ONLY.has(e.protocol) ? `${e.dst}:${e.dstPort} ${text}` : text;
       } catch {
         // fall through to the plain summary
       }
@@ -113,10 +118,9 @@ function records(list: DnsLike['answers']): MdnsRecordView[] {
 }
 
 /** mDNS fields of a packet line: the DNS sections with names, types and record data. */
-export function mdnsFields(decoded: unknown): Pick<
-  PacketLine,
-  'kind' | 'questions' | 'answers' | 'authorities' | 'additionals'
-> {
+export function mdnsFields(
+  decoded: unknown,
+): Pick<PacketLine, 'kind' | 'questions' | 'answers' | 'authorities' | 'additionals'> {
   const p = decoded as DnsLike;
   const questions: MdnsQuestionView[] = (p.questions ?? []).map((q) => ({ name: q.name, type: q.type }));
   return {
@@ -156,7 +160,8 @@ export function jsonSafe(v: unknown, depth = 0): unknown {
   }
   if (v instanceof Date) return v.toISOString();
   if (Array.isArray(v)) return v.map((x) => jsonSafe(x, depth + 1));
-  if (v instanceof Map) return Object.fromEntries([...v].map(([k, x]) => [String(k), jsonSafe(x, depth + 1)]));
+  if (v instanceof Map)
+    return Object.fromEntries([...v].map(([k, x]) => [String(k), jsonSafe(x, depth + 1)]));
   if (v instanceof Set) return [...v].map((x) => jsonSafe(x, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {

@@ -48,7 +48,8 @@ export class ControlServer {
     // Root-only: a directory we create is 0700, the socket 0600.
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     await removeStaleSocket(path);
-    const server = net.createServer({ allowHalfOpen: true }, (s) => this.accept(s));
+    // A client that ends its side has gone (a tail that stopped): our side ends with it.
+    const server = net.createServer({ allowHalfOpen: false }, (s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // The socket file is created by bind(), synchronously inside listen(): a umask that leaves

@@ -5,7 +5,7 @@ import type { ControlSource, FlowCounts, InterfaceStatus, PodStatus, StatusReply
 
 export function buildStatus(src: ControlSource, tailClients: number, now = Date.now()): StatusReply {
   const lan = src.config.lanInterface;
-  const linkOf = new Map(src.attachments.map((a) => [a.pod.key, a.link]));
+  const attached = new Map(src.attachments.map((a) => [a.pod.key, a]));
   const problems = src.podProblems();
   const pods: PodStatus[] = src.registry
     .all()
@@ -13,19 +13,23 @@ export function buildStatus(src: ControlSource, tailClients: number, now = Date.
       name: p.name,
       key: p.key,
       addresses: [...p.addresses],
-      link: linkOf.get(p.key) ?? null,
+      link: attached.get(p.key)?.link ?? null,
+      port: attached.get(p.key)?.port ?? null,
+      sourceMode: attached.get(p.key)?.sourceMode ?? null,
       options: p.options,
       problem:
         problems.get(p.name) ??
-        (linkOf.has(p.key) ? null : 'waiting for the next link scan to find its host link'),
+        (attached.has(p.key) ? null : 'waiting for the next link scan to find its host link'),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 
   const podsByLink = new Map<string, string[]>();
   for (const a of src.attachments) {
-    const list = podsByLink.get(a.link) ?? [];
-    list.push(a.pod.name);
-    podsByLink.set(a.link, list);
+    for (const l of new Set([a.link, a.port])) {
+      const list = podsByLink.get(l) ?? [];
+      list.push(a.pod.name);
+      podsByLink.set(l, list);
+    }
   }
   const interfaces: InterfaceStatus[] = [...src.links.links]
     .map(([name, l]) => ({
@@ -69,13 +73,14 @@ export function buildStatus(src: ControlSource, tailClients: number, now = Date.
     uptimeSeconds: Math.max(0, Math.round((now - src.startedAt) / 1000)),
     ready: src.ready,
     lanInterface: lan,
+    lanAddress: src.lanAddress ? `${src.lanAddress.address}/${src.lanAddress.prefixLength}` : null,
     protocols: [...src.config.protocols] as ProtocolName[],
     sourceMode: src.config.sourceMode,
     pods,
     interfaces,
     packets,
     dropped,
-    sessions: src.sessionTableSize?.() ?? 0,
+    sessions: src.sessions?.size ?? 0,
     tailClients,
   };
 }

@@ -6,13 +6,7 @@
 //   client -> {"cmd":"tail","filter":{...}}     server -> {"type":"subscribed",...}, then a stream of
 //                                                          PacketLine and LostLine lines
 //   on a bad request                             server -> {"type":"error","message":...}, then close
-import type {
-  AgentConfig,
-  InterfaceName,
-  IPv4Address,
-  PodOptions,
-  ProtocolName,
-} from '../config/types.js';
+import type { AgentConfig, InterfaceName, IPv4Address, PodOptions, ProtocolName } from '../config/types.js';
 import type { EventBus } from '../events/bus.js';
 import type { PodSpec } from '../pods/types.js';
 import type { ProtocolHandler } from '../protocols/types.js';
@@ -39,8 +33,10 @@ export interface ControlSource {
   readonly startedAt: number;
   readonly ready: boolean;
   podProblems(): Map<string, string>;
-  /** Entries in the node-source-mode session table; absent until such a table exists. */
-  sessionTableSize?(): number;
+  /** The node-source-mode session table; absent when no pod needs node source mode. */
+  readonly sessions?: { readonly size: number };
+  /** The LAN link's own address, when it has one. */
+  readonly lanAddress?: { readonly address: IPv4Address; readonly prefixLength: number };
 }
 
 /** What `tail` asks for; every field is optional and all given fields must match. */
@@ -119,8 +115,12 @@ export interface PodStatus {
   name: string;
   key: string;
   addresses: IPv4Address[];
-  /** The host-side link that reaches the pod, or null while none is known. */
+  /** The host-side link the pod's packets arrive on (its veth, or a bridge), or null while unknown. */
   link: InterfaceName | null;
+  /** Where packets for this pod alone are sent: the veth, or its own bridge port. */
+  port: InterfaceName | null;
+  /** How the pod's packets go onto the LAN: `preserve` its address, or `node` re-sends them. */
+  sourceMode: 'preserve' | 'node' | null;
   options: PodOptions;
   /** Why the pod is not relayed for yet, or null. */
   problem: string | null;
@@ -132,7 +132,7 @@ export interface InterfaceStatus {
   index: number;
   mtu: number;
   groups: IPv4Address[];
-  /** Pods reached through this link (several on a bridge). */
+  /** Pods reached through this link (several on a bridge) or bridge port. */
   pods: string[];
   received: number;
   sent: number;
@@ -152,6 +152,8 @@ export interface StatusReply {
   uptimeSeconds: number;
   ready: boolean;
   lanInterface: InterfaceName;
+  /** The LAN link's address and prefix, e.g. 192.168.4.2/24, or null when it has none. */
+  lanAddress: string | null;
   protocols: ProtocolName[];
   sourceMode: string;
   pods: PodStatus[];
@@ -160,6 +162,7 @@ export interface StatusReply {
   packets: Record<string, Partial<Record<Flow, FlowCounts>>>;
   /** Per protocol (or `unknown`), per reason. */
   dropped: Record<string, Partial<Record<DropReason, number>>>;
+  /** Entries in the node-source-mode session table (0 when there is none). */
   sessions: number;
   tailClients: number;
 }

@@ -14,8 +14,8 @@ export interface MetricsSource {
   readonly registry: { all(): readonly unknown[] };
   readonly attachments: readonly unknown[];
   readonly ready: boolean;
-  /** Entries in the node-source-mode session table; absent until such a table exists. */
-  sessionTableSize?(): number;
+  /** The node-source-mode session table; absent when no pod needs node source mode. */
+  readonly sessions?: { readonly size: number };
 }
 
 type FlowTable = Counters['received'];
@@ -148,7 +148,7 @@ export function createMetricsRegistry(src: MetricsSource, opts: MetricsOptions =
     help: 'Entries in the session table that carries unicast replies back to pods in node source mode.',
     registers: [registry],
     collect() {
-      this.set(src.sessionTableSize?.() ?? 0);
+      this.set(src.sessions?.size ?? 0);
     },
   });
   new client.Gauge({

@@ -58,6 +58,16 @@ export const mdns: ProtocolHandler<Packet> = {
   },
 };
 
+/** RFC 6763 7: `_service._tcp` or `_service._udp`, the service name at most 15 characters; a
+ *  subtype (RFC 6763 7.1) reads `_sub-type._sub._service._tcp`. */
+export const SERVICE_TYPE = /^(?:_[a-z0-9-]{1,63}\._sub\.)?_[a-z0-9-]{1,15}\._(?:tcp|udp)(?:\.local)?\.?$/i;
+
+/** Service types are matched as fully qualified, lower-case names. */
+export function normalizeServiceType(s: string): string {
+  const t = s.toLowerCase().replace(/\.$/, '');
+  return t.endsWith('.local') ? t : `${t}.local`;
+}
+
 /** Whether a packet's names fall under one of the service types (empty list: everything does). */
 export function matchesServices(names: string[], services: string[]): boolean {
   if (services.length === 0) return true;

@@ -12,12 +12,15 @@ const receives = (a: PodAttachment) => a.pod.options.direction !== 'pod-to-lan';
 const sends = (a: PodAttachment) => a.pod.options.direction !== 'lan-to-pod';
 const speaks = (a: PodAttachment, p: ProtocolName) => a.pod.options.protocols.includes(p);
 
-/** Pods that take this protocol in, except `except` (a pod never gets its own packet back). */
-function podTargets(topo: Topology, protocol: ProtocolName, except?: PodAttachment): Target[] {
+/** Pods that take this protocol in, except the sender (a pod never gets its own packet back) and
+ *  the sender's bridge neighbours: the bridge has already flooded its multicast to them. */
+function podTargets(topo: Topology, protocol: ProtocolName, from?: PodAttachment): Target[] {
+  const bridged = from !== undefined && from.port !== from.link;
   const out: Target[] = [];
   for (const list of topo.podsByLink.values()) {
     for (const a of list) {
-      if (a !== except && receives(a) && speaks(a, protocol)) out.push({ link: a.port, pod: a });
+      if (a === from || (bridged && a.link === from.link)) continue;
+      if (receives(a) && speaks(a, protocol)) out.push({ link: a.port, pod: a });
     }
   }
   return out;
@@ -43,7 +46,8 @@ export function decide(arrival: Arrival, topo: Topology): Decision {
     const reason = topo.podsByAddress.has(src) ? 'spoofed' : 'not-opted-in';
     return { relay: false, flow: 'pod-to-lan', reason };
   }
-  if (!sends(from) || !speaks(from, protocol)) return { relay: false, flow: 'pod-to-lan', from, reason: 'filtered' };
+  if (!sends(from) || !speaks(from, protocol))
+    return { relay: false, flow: 'pod-to-lan', from, reason: 'filtered' };
   const targets: Target[] = [{ link: topo.lanLink }, ...podTargets(topo, protocol, from)];
   return { relay: true, flow: 'pod-to-lan', from, targets };
 }

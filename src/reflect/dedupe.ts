@@ -1,8 +1,9 @@
 // A short memory of relayed packets, bounded in time and size (STYLE.md example 4). Multicast loop is
 // off on every socket, so our own emissions never come back through the kernel; what this catches
 // is a packet that returns through the network: two agents on one node, a bridged loop.
-// The default window (250 ms) is far below the 1 s RFC 6762 10.2 / 8.3 put between legitimate
-// repeats of the same mDNS record, so it never hides a retransmission.
+// An echo through the network returns within a millisecond or two; legitimate repeats of the same
+// packet come much later (mDNS probes are 250 ms apart, RFC 6762 8.1; python-zeroconf repeats its
+// first queries ~175 ms apart). The default window, 30 ms, sits between the two.
 import { hash } from 'node:crypto';
 
 export class DedupeWindow {

@@ -79,7 +79,8 @@ export class Reflector {
     } catch (err) {
       // Only a codec can throw here; whatever it was, it costs one counted packet, never the agent.
       this.deps.counters.drop(handler.name, 'malformed');
-      outcome = { flow: 'lan-to-pod', reason: 'malformed', detail: (err as Error).message };
+      const flow = ingress === this.topology.lanLink ? 'lan-to-pod' : 'pod-to-lan';
+      outcome = { flow, reason: 'malformed', detail: (err as Error).message };
     }
     if (outcome.targets) this.deps.counters.observeLatency(Number(process.hrtime.bigint() - started) / 1e9);
     if (this.deps.bus.active) this.publish(d, handler, ingress, outcome);
@@ -116,21 +117,21 @@ export class Reflector {
       if (decision.from && !takesPort(decision.from, d.dstPort)) return drop('filtered');
       targets = targets.filter((t) => !t.pod || takesPort(t.pod, d.dstPort));
     }
-    const copies = this.emit(d, h, targets, decision.from);
-    if (copies === 0) return drop(targets.length === 0 ? 'filtered' : 'too-big');
-    counters.relay(h.name, decision.flow, copies);
-    return { flow: decision.flow, from: decision.from, targets };
+    const sent = this.emit(d, h, targets, decision.from);
+    if (sent.length === 0) return drop(targets.length === 0 ? 'filtered' : 'too-big');
+    counters.relay(h.name, decision.flow, sent.length);
+    return { flow: decision.flow, from: decision.from, targets: sent };
   }
 
-  /** Sends one copy per target; returns how many left. Packet variants are built once each. */
-  private emit(d: UdpDatagram, h: ProtocolHandler, targets: Target[], from?: PodAttachment): number {
+  /** Sends one copy per target; returns the targets a copy left for. Each packet variant is built once. */
+  private emit(d: UdpDatagram, h: ProtocolHandler, targets: Target[], from?: PodAttachment): Target[] {
     const ttl = h.emitTtl(d.ttl);
     const { emitter } = this.deps;
     let toPods: Buffer | undefined;
-    let copies = 0;
+    const sent: Target[] = [];
     for (const t of targets) {
       if (!t.pod && from?.sourceMode === 'node') {
-        if (this.emitFromNode(d, h, from, ttl)) copies++;
+        if (this.emitFromNode(d, h, from, ttl)) sent.push(t);
         continue;
       }
       // A pod with a /32 does not know the LAN's subnet broadcast: give it the limited one.
@@ -140,9 +141,9 @@ export class Reflector {
         : buildIPv4(d.src, dst, ttl, d.segment);
       if (out.length > emitter.mtu(t.link)) continue;
       emitter.send(t.link, out, dst);
-      copies++;
+      sent.push(t);
     }
-    return copies;
+    return sent;
   }
 
   private emitFromNode(d: UdpDatagram, h: ProtocolHandler, from: PodAttachment, ttl: number): boolean {

@@ -4,6 +4,8 @@
 // that silently fell back to a default would open more than the user asked for (fail closed).
 import { DIRECTIONS, PROTOCOL_NAMES } from '../../config/types.js';
 import type { Direction, PodOptions, ProtocolName } from '../../config/types.js';
+import { BROADCAST_PRESETS } from '../../protocols/broadcast-presets.js';
+import { SERVICE_TYPE, normalizeServiceType } from '../../protocols/mdns.js';
 
 export const ANNOTATION_PREFIX = 'lan-reflector.io/';
 export const ANNOTATION_ENABLED = 'lan-reflector.io/enabled';
@@ -21,13 +23,8 @@ export const ANNOTATION_KEYS: readonly string[] = [
   ANNOTATION_BROADCAST_PORTS,
 ];
 
-/** Vendor names accepted in broadcast-ports (DESIGN.md's table of broadcast protocols). */
-export const BROADCAST_PORT_PRESETS: Readonly<Record<string, readonly number[]>> = {
-  wiz: [38899],
-  kasa: [9999],
-  lifx: [56700],
-  tuya: [6666, 6667],
-};
+/** Vendor names accepted in broadcast-ports. */
+export const BROADCAST_PORT_PRESETS = BROADCAST_PRESETS;
 
 export interface ParsedAnnotations {
   enabled: boolean;
@@ -117,16 +114,11 @@ function parseList<T>(
   return out;
 }
 
-// RFC 6763 7: `_service._tcp` or `_service._udp`, the service name at most 15 characters; a
-// subtype (RFC 6763 7.1) reads `_sub-type._sub._service._tcp`.
-const SERVICE_TYPE = /^(?:_[a-z0-9-]{1,63}\._sub\.)?_[a-z0-9-]{1,15}\._(?:tcp|udp)(?:\.local)?\.?$/;
-
 function parseServiceType(item: string): string[] | string {
   if (!SERVICE_TYPE.test(item)) {
     return `${ANNOTATION_SERVICES}: "${item}" is not an mDNS service type like _hap._tcp or _hap._tcp.local`;
   }
-  const name = item.replace(/\.$/, '');
-  return [name.endsWith('.local') ? name : `${name}.local`];
+  return [normalizeServiceType(item)];
 }
 
 function parsePort(item: string): number[] | string {
