@@ -80,7 +80,8 @@ export function agentCommand(program: Command): void {
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
-      await agent.start();
+      // Probes first: /healthz answers while the agent starts; /readyz says 503 until it is ready.
       await extras.startServices(agent, log);
+      await agent.start();
     });
 }

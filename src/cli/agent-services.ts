@@ -11,17 +11,32 @@ const RETRY_MS = 5000;
 const stops: Array<() => Promise<void>> = [];
 let stopping = false;
 
-/** Starts `open`; on failure logs why and tries again every few seconds until it works or we stop. */
-async function keepTrying(what: string, log: Logger, open: () => Promise<void>): Promise<void> {
-  try {
-    await open();
-  } catch (err) {
-    if (stopping) return;
-    log.error(`cannot start the ${what}; retrying in ${RETRY_MS / 1000}s`, { error: (err as Error).message });
-    const timer = setTimeout(() => void keepTrying(what, log, open), RETRY_MS);
-    timer.unref();
-    stops.push(async () => clearTimeout(timer));
-  }
+/**
+ * Starts `open`; on failure logs why (again only when the reason changes) and tries again every few
+ * seconds until it works or the agent stops — e.g. while the agent being replaced still holds the
+ * control socket or the metrics port.
+ */
+function keepTrying(what: string, log: Logger, open: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let lastError = '';
+  stops.push(async () => {
+    if (timer) clearTimeout(timer);
+  });
+  const attempt = async (): Promise<void> => {
+    try {
+      await open();
+      if (lastError) log.info(`${what} started`);
+    } catch (err) {
+      if (stopping) return;
+      const message = (err as Error).message;
+      if (message !== lastError)
+        log.error(`cannot start the ${what}; retrying every ${RETRY_MS / 1000}s`, { error: message });
+      lastError = message;
+      timer = setTimeout(() => void attempt(), RETRY_MS);
+      timer.unref();
+    }
+  };
+  return attempt();
 }
 
 export async function startServices(agent: Agent, log: Logger): Promise<void> {

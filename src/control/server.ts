@@ -91,12 +91,13 @@ export class ControlServer {
     // A client that vanishes mid-write is normal (Ctrl-C on tail); never let it throw.
     socket.on('error', () => socket.destroy());
     let buffered = '';
+    socket.setEncoding('utf8');
     const timeout = setTimeout(
       () => this.refuse(socket, 'no request received in time'),
       this.opts.requestTimeoutMs ?? 10_000,
     );
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
+    const onData = (chunk: string) => {
+      buffered += chunk;
       const nl = buffered.indexOf('\n');
       if (nl < 0) {
         if (buffered.length > MAX_REQUEST_BYTES) {
@@ -111,7 +112,13 @@ export class ControlServer {
       // Nothing more is read: keep the stream flowing so an extra line never blocks the client.
       socket.resume();
       socket.on('data', () => {});
-      this.handle(socket, buffered.slice(0, nl));
+      try {
+        this.handle(socket, buffered.slice(0, nl));
+      } catch (err) {
+        // A bug in answering one client must never take the agent down.
+        this.opts.log?.warn('control request failed', { error: String(err) });
+        this.refuse(socket, `the agent could not answer: ${(err as Error).message}`);
+      }
     };
     socket.on('data', onData);
     socket.on('close', () => clearTimeout(timeout));
@@ -134,8 +141,7 @@ export class ControlServer {
       try {
         filter = parseFilter((req as { filter?: unknown }).filter);
       } catch (err) {
-        if (err instanceof FilterError) return this.refuse(socket, err.message);
-        throw err;
+        return this.refuse(socket, err instanceof FilterError ? err.message : String(err));
       }
       const hello: SubscribedLine = { type: 'subscribed', filter };
       socket.write(JSON.stringify(hello) + '\n');

@@ -85,10 +85,14 @@ export class TailHub {
       this.source.protocols.get(name);
     for (const { event, clients } of batch) {
       const d = new DecodedEvent(event, lookup);
-      for (const c of clients) {
-        if (!this.clients.has(c)) continue;
-        if (c.filter.service !== undefined && !namesMatchService(d.names(), c.filter.service)) continue;
-        c.writer.send(d.line());
+      try {
+        for (const c of clients) {
+          if (!this.clients.has(c)) continue;
+          if (c.filter.service !== undefined && !namesMatchService(d.names(), c.filter.service)) continue;
+          c.writer.send(d.line());
+        }
+      } catch {
+        // a packet that cannot be shown is skipped; it never stops the stream or the agent
       }
     }
     for (const c of this.clients) c.writer.flushLost();
