@@ -75,7 +75,8 @@ export class Agent {
     );
   }
 
-  async start(): Promise<void> {
+  /** Refuses, before anything starts, a LAN interface this node does not have. */
+  preflight(): void {
     const lan = this.config.lanInterface;
     if (!existsSync(`/sys/class/net/${lan}`)) {
       const have = readdirSync('/sys/class/net').filter((n) => n !== 'lo');
@@ -84,6 +85,11 @@ export class Agent {
         `interface "${lan}" not found on this node (it has: ${have.join(', ') || 'none'})`,
       );
     }
+  }
+
+  async start(): Promise<void> {
+    const lan = this.config.lanInterface;
+    this.preflight();
     this.lanAddress = await readLanAddress(lan);
     if (!this.lanAddress && this.config.sourceMode !== 'preserve')
       this.log.warn(`${lan} has no IPv4 address: every pod keeps its own source address (no node mode)`);

@@ -80,6 +80,7 @@ export function agentCommand(program: Command): void {
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
+      agent.preflight();
       // Probes first: /healthz answers while the agent starts; /readyz says 503 until it is ready.
       await extras.startServices(agent, log);
       await agent.start();

@@ -194,3 +194,25 @@ export async function capture(
   const packets = lines.map(parseTcpdumpLine).filter((p): p is Packet => p !== undefined);
   return { lines, packets, sources: [...new Set(packets.map((p) => p.src))] };
 }
+
+/** Starts any script of test/peers in `ns` with Debian's python3 (SSDP, broadcast, garbage peers). */
+export function spawnPeer(bed: Bed, ns: string, script: string, args: string[]): Proc {
+  return bed.spawn(ns, peer(script, args), { env: pyEnv() });
+}
+
+/** Runs a test/peers script to completion; resolves with its JSON lines. */
+export async function runPeer<T = Record<string, unknown>>(
+  bed: Bed,
+  ns: string,
+  script: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<T[]> {
+  const proc = spawnPeer(bed, ns, script, args);
+  const status = await Promise.race([proc.exited, sleep(timeoutMs, undefined, { ref: false })]);
+  if (!status) {
+    await proc.stop();
+    throw new Error(`${script} in ${ns} did not finish within ${timeoutMs} ms\n${proc.stderr.trim()}`);
+  }
+  return proc.json<T>();
+}
