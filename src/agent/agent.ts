@@ -18,7 +18,7 @@ import { DedupeWindow } from '../reflect/dedupe.js';
 import { Reflector } from '../reflect/engine.js';
 import { TokenBuckets } from '../reflect/token-buckets.js';
 import { buildTopology, emptyTopology, type PodAttachment } from '../reflect/types.js';
-import { LinkSet } from './link-set.js';
+import { LinkSet, type LinkUse } from './link-set.js';
 import { NodeSessions } from './node-relay.js';
 
 export class Agent {
@@ -38,6 +38,8 @@ export class Agent {
   private scanning?: Promise<void>;
   private rescanWanted = false;
   private started = false;
+  private syncedGeneration?: number;
+  private attachedGeneration = -1;
 
   constructor(
     readonly config: AgentConfig,
@@ -69,10 +71,13 @@ export class Agent {
     );
   }
 
+  /** Config loaded, sockets open, every pod source synced, and the pods known at sync attached. */
   get ready(): boolean {
-    return (
-      this.started && this.links.links.has(this.config.lanInterface) && this.sources.every((s) => s.synced)
-    );
+    if (!this.started || !this.links.links.has(this.config.lanInterface)) return false;
+    if (!this.sources.every((s) => s.synced)) return false;
+    // A source can sync after start; until a scan has seen what it listed, its pods are not relayed.
+    this.syncedGeneration ??= this.registry.generation;
+    return this.attachedGeneration >= this.syncedGeneration;
   }
 
   /** Refuses, before anything starts, a LAN interface this node does not have. */
@@ -104,14 +109,15 @@ export class Agent {
     );
     this.reflector.nodeMode = { relay: this.sessions, mdnsAddressRecords: this.config.mdnsAddressRecords };
     // The LAN link first: it also proves we may open raw sockets (PrivilegeError otherwise).
-    this.links.open(lan, this.protocols.groups());
+    this.links.open(lan, { groups: this.protocols.groups(), receive: true });
     this.log.info('agent started', { lanInterface: lan, protocols: this.config.protocols });
     for (const s of this.sources) await s.start(this.registry);
     this.monitor = new LinkMonitor(() => this.requestScan());
     this.monitor.start();
     this.timer = setInterval(() => this.requestScan(), this.config.linkScanMs);
     this.timer.unref();
-    await this.scan();
+    this.requestScan();
+    await this.scanning;
     this.started = true;
   }
 
@@ -146,6 +152,7 @@ export class Agent {
   private async scan(): Promise<void> {
     const lan = this.config.lanInterface;
     const routes = await readRoutes();
+    const generation = this.registry.generation;
     const pods = this.registry.all();
     const bridges = new Set<string>();
     for (const p of pods) {
@@ -174,15 +181,17 @@ export class Agent {
           sourceMode: a.sourceMode,
         });
     }
-    const wanted = new Map<string, string[]>([[lan, this.protocols.groups()]]);
-    for (const a of attachments) wanted.set(a.link, this.protocols.groups());
-    for (const a of attachments) if (!wanted.has(a.port)) wanted.set(a.port, []);
+    const receive: LinkUse = { groups: this.protocols.groups(), receive: true };
+    const wanted = new Map<string, LinkUse>([[lan, receive]]);
+    for (const a of attachments) wanted.set(a.link, receive);
+    for (const a of attachments) if (!wanted.has(a.port)) wanted.set(a.port, { groups: [], receive: false });
     this.links.reconcile(wanted);
     // Only pods whose sockets are open are relayed for; the rest wait for the next scan.
     this.attachments = attachments.filter(
       (a) => this.links.links.has(a.link) && this.links.links.has(a.port),
     );
     this.reflector.topology = buildTopology(lan, this.attachments);
+    this.attachedGeneration = generation;
   }
 
   /** Logs each pod's problem once, when it appears or changes, and once when it clears. */

@@ -7,6 +7,13 @@ import { diffLinks } from '../links/attach.js';
 import type { Emitter } from '../reflect/engine.js';
 import { LINK_GONE_ERRNOS, PrivilegeError, RawLink } from '../wire/raw-link.js';
 
+/** Receive links (the LAN, pod veths, bridges) join the protocols' groups; a bridge port, used only
+ *  to send to one pod, joins none and hands nothing to the engine. */
+export interface LinkUse {
+  groups: string[];
+  receive: boolean;
+}
+
 export class LinkSet implements Emitter {
   readonly links = new Map<InterfaceName, RawLink>();
 
@@ -25,14 +32,16 @@ export class LinkSet implements Emitter {
   }
 
   /** Opens one link, joining `groups`; throws (PrivilegeError included) so the caller decides. */
-  open(name: InterfaceName, groups: string[]): RawLink {
+  open(name: InterfaceName, use: LinkUse): RawLink {
     const link = new RawLink(
       name,
-      (buf) => this.onPacket(buf, name),
+      // A bridge port is only sent on: what it hears is the bridge's business (and arrives on the
+      // bridge device too), so it never reaches the engine.
+      use.receive ? (buf) => this.onPacket(buf, name) : () => undefined,
       (err) => this.onError(err, name),
     );
     try {
-      for (const g of groups) link.join(g);
+      for (const g of use.groups) link.join(g);
     } catch (err) {
       link.close();
       throw err;
@@ -41,15 +50,13 @@ export class LinkSet implements Emitter {
     return link;
   }
 
-  /** Opens what is wanted and missing, closes what is open and no longer wanted. `wanted` maps each
-   *  link to the groups it must join: receive links join the protocols' groups; bridge ports, used
-   *  only to send to one pod, join none. */
-  reconcile(wanted: Map<InterfaceName, string[]>): void {
+  /** Opens what is wanted and missing, closes what is open and no longer wanted. */
+  reconcile(wanted: Map<InterfaceName, LinkUse>): void {
     const { add, remove } = diffLinks(this.links.keys(), wanted.keys());
     for (const name of remove) this.close(name);
     for (const name of add) {
       try {
-        this.open(name, wanted.get(name) ?? []);
+        this.open(name, wanted.get(name)!);
         this.log.info('link opened', { link: name });
       } catch (err) {
         if (err instanceof PrivilegeError) throw err;

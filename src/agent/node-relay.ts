@@ -25,6 +25,7 @@ interface Session {
   podPort: number;
   protocol: ProtocolHandler;
   expires: number;
+  port?: number;
 }
 
 export class NodeSessions implements NodeRelay {
@@ -42,8 +43,14 @@ export class NodeSessions implements NodeRelay {
     this.sweeper.unref();
   }
 
+  private readonly ports = new Set<number>();
+
   get size(): number {
     return this.sessions.size;
+  }
+
+  owns(port: number): boolean {
+    return this.ports.has(port);
   }
 
   send(from: PodAttachment, h: ProtocolHandler, d: UdpDatagram, ttl: number): boolean {
@@ -77,6 +84,8 @@ export class NodeSessions implements NodeRelay {
         socket.setBroadcast(true);
         socket.setMulticastLoopback(false);
         socket.setMulticastInterface(this.address!);
+        s.port = socket.address().port;
+        this.ports.add(s.port);
         resolve();
       });
     });
@@ -91,6 +100,7 @@ export class NodeSessions implements NodeRelay {
     for (const [k, s] of this.sessions) {
       if (s.expires <= now) {
         this.sessions.delete(k);
+        if (s.port) this.ports.delete(s.port);
         s.socket.close();
       }
     }
@@ -100,5 +110,6 @@ export class NodeSessions implements NodeRelay {
     clearInterval(this.sweeper);
     for (const s of this.sessions.values()) s.socket.close();
     this.sessions.clear();
+    this.ports.clear();
   }
 }

@@ -27,6 +27,12 @@ export class LossyWriter {
     this.totalLost++;
   }
 
+  /** Whether a line would be queued now; lets the caller skip building a line that would be lost. */
+  hasRoom(): boolean {
+    const s = this.socket;
+    return !s.destroyed && s.writable && s.writableLength < this.maxQueuedBytes;
+  }
+
   /** Queues a line unless the client is too far behind; never blocks, never throws. */
   send(line: string): boolean {
     const s = this.socket;

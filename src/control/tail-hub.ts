@@ -89,7 +89,9 @@ export class TailHub {
         for (const c of clients) {
           if (!this.clients.has(c)) continue;
           if (c.filter.service !== undefined && !namesMatchService(d.names(), c.filter.service)) continue;
-          c.writer.send(d.line());
+          // A stalled client costs a count, not a decode and an encode per packet it would lose.
+          if (c.writer.hasRoom()) c.writer.send(d.line());
+          else c.writer.lose();
         }
       } catch {
         // a packet that cannot be shown is skipped; it never stops the stream or the agent

@@ -12,7 +12,7 @@ import type { Counters } from './counters.js';
 import { decide } from './decide.js';
 import { DedupeWindow } from './dedupe.js';
 import type { TokenBuckets } from './token-buckets.js';
-import type { DropReason, Flow, PodAttachment, Target, Topology } from './types.js';
+import type { Decision, DropReason, Flow, PodAttachment, Target, Topology } from './types.js';
 
 /** The I/O the engine needs, implemented over raw sockets by src/agent. */
 export interface Emitter {
@@ -27,6 +27,8 @@ export interface NodeRelay {
   readonly address: IPv4Address | undefined;
   /** Returns false when no session can be opened (table full). */
   send(from: PodAttachment, protocol: ProtocolHandler, d: UdpDatagram, ttl: number): boolean;
+  /** Whether a node port belongs to a session: the node hears its own broadcasts back. */
+  owns(port: number): boolean;
 }
 
 export interface NodeModeOptions {
@@ -89,7 +91,9 @@ export class Reflector {
   private route(d: UdpDatagram, h: ProtocolHandler, ingress: InterfaceName): Outcome {
     const { counters } = this.deps;
     const now = this.now();
-    const decision = decide({ ingress, src: d.src, protocol: h.name }, this.topology);
+    const decision: Decision = this.isOwnNodeSend(d, ingress)
+      ? { relay: false, flow: 'lan-to-pod', reason: 'own-echo' }
+      : decide({ ingress, src: d.src, protocol: h.name }, this.topology);
     counters.receive(h.name, decision.flow);
     const drop = (reason: DropReason, detail?: string): Outcome => {
       counters.drop(h.name, reason);
@@ -128,6 +132,7 @@ export class Reflector {
     const ttl = h.emitTtl(d.ttl);
     const { emitter } = this.deps;
     let toPods: Buffer | undefined;
+    let toNodeModePods: Buffer | undefined;
     const sent: Target[] = [];
     for (const t of targets) {
       if (!t.pod && from?.sourceMode === 'node') {
@@ -136,14 +141,29 @@ export class Reflector {
       }
       // A pod with a /32 does not know the LAN's subnet broadcast: give it the limited one.
       const dst = t.pod && h.name === 'broadcast' ? LIMITED_BROADCAST : d.dst;
-      const out = t.pod
-        ? (toPods ??= buildIPv4(d.src, dst, ttl, d.segment))
-        : buildIPv4(d.src, dst, ttl, d.segment);
+      let out: Buffer;
+      if (!t.pod) out = buildIPv4(d.src, dst, ttl, d.segment);
+      else if (!from && h.name === 'mdns' && t.pod.sourceMode === 'node')
+        out = toNodeModePods ??= this.withoutQu(d, dst, ttl);
+      else out = toPods ??= buildIPv4(d.src, dst, ttl, d.segment);
       if (out.length > emitter.mtu(t.link)) continue;
       emitter.send(t.link, out, dst);
       sent.push(t);
     }
     return sent;
+  }
+
+  /** A LAN query goes into a node-mode pod without its QU bits: a unicast answer from the pod would
+   *  reach the device through the node's masquerade, past the A-record rewrite of its answers. */
+  private withoutQu(d: UdpDatagram, dst: IPv4Address, ttl: number): Buffer {
+    return buildIPv4(d.src, dst, ttl, buildUdp(d.srcPort, d.dstPort, clearQuBits(d.payload)));
+  }
+
+  /** A broadcast a node-mode session sent is delivered back to the node itself (multicast loop
+   *  does not apply to broadcasts); it must not be reflected into the pods as if a device sent it. */
+  private isOwnNodeSend(d: UdpDatagram, ingress: InterfaceName): boolean {
+    const relay = this.nodeMode?.relay;
+    return ingress === this.topology.lanLink && relay?.address === d.src && relay.owns(d.srcPort);
   }
 
   private emitFromNode(d: UdpDatagram, h: ProtocolHandler, from: PodAttachment, ttl: number): boolean {
@@ -182,11 +202,13 @@ export class Reflector {
     const seg = buildUdp(srcPort, podPort, payload);
     const out = buildIPv4(src, podAddress, h.name === 'mdns' ? 255 : 64, seg);
     this.deps.counters.receive(h.name, 'lan-to-pod');
-    if (out.length > this.deps.emitter.mtu(to.port)) {
+    // Unicast goes out of the pod's link, not its bridge port: the bridge resolves and delivers it
+    // to that pod alone, where a bare port has no neighbour entry for the pod.
+    if (out.length > this.deps.emitter.mtu(to.link)) {
       this.deps.counters.drop(h.name, 'too-big');
       return;
     }
-    this.deps.emitter.send(to.port, out, podAddress);
+    this.deps.emitter.send(to.link, out, podAddress);
     this.deps.counters.relay(h.name, 'lan-to-pod', 1);
     if (this.deps.bus.active) {
       const d = { src, dst: podAddress, ttl: 64, srcPort, dstPort: podPort, segment: seg, payload };

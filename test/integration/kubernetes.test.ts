@@ -26,6 +26,8 @@ const SERVICE_NAME = 'Living Room Speaker';
 /** A browse that should find the device stops at the first service; one that should not runs this long. */
 const FOUND_WITHIN_S = 10;
 const NOTHING_FOR_S = 3;
+/** How long the API server stays down in the outage tests. */
+const OUTAGE_MS = 4000;
 
 // ---------------------------------------------------------------------------------------------------
 // The fake API server, as a process in the node namespace, driven over a unix socket
@@ -230,7 +232,7 @@ describeAsRoot('the agent with --kubernetes, against a list/watch API server', f
     await bed?.teardown();
   });
 
-  it('answers /readyz with 503 until the pod watch has synced, and 200 from then on', async function () {
+  it('answers /readyz with 503 until the pod watch has synced, then 200', async function () {
     const metrics = '127.0.0.1:9412';
     const get = async (path: string) => {
       const argv = ['curl', '-s', '-m', '2', '-w', '\n%{http_code}', `http://${metrics}${path}`];
@@ -334,6 +336,23 @@ describeAsRoot('the agent with --kubernetes, against a list/watch API server', f
       await assertServed(p1);
     });
 
+    it('follows a served pod to the new veth its sandbox gets, with no change to the pod object', async function () {
+      const since = agent.mark();
+      const oldLink = p1.hostIf;
+      const restartedAt = Date.now();
+      await bed.restartPod(1, 1);
+      assert.notEqual(p1.hostIf, oldLink);
+      const found = await agent.next(
+        since,
+        (l) => l.message === 'pod link found' && l.link === p1.hostIf,
+        '"pod link found" on the new veth',
+      );
+      console.log(
+        `      new veth found ${Date.parse(found.timestamp) - restartedAt} ms after the restart began`,
+      );
+      await assertServed(p1);
+    });
+
     it('never serves an annotated pod scheduled on another node, even one whose address routes here', async function () {
       const since = agent.mark();
       await fake.api.createPod(
@@ -398,12 +417,15 @@ describeAsRoot('the agent with --kubernetes, against a list/watch API server', f
     it('keeps relaying for a known pod while the API server is down, and catches up when it is back', async function () {
       this.timeout(90_000);
       let since = agent.mark();
+      const pausedAt = Date.now();
       await fake.api.pause();
       await agent.next(since, about('pod watch lost'), '"pod watch lost"');
       // Meanwhile the pod opts out; the agent cannot know yet and keeps the pod it knows.
       await fake.api.patchPod(NAMESPACE, 'assistant', { metadata: { annotations: { [ENABLED]: null } } });
+      await sleep(OUTAGE_MS - (Date.now() - pausedAt)); // down long enough for several failed retries
       await assertServed(p1);
       assert.equal(agent.log().slice(since).filter(about('pod opted out')).length, 0);
+      assert.ok(agent.log().slice(since).filter(about('pod watch reconnected')).length === 0);
 
       since = agent.mark();
       const resumedAt = Date.now();
@@ -416,7 +438,7 @@ describeAsRoot('the agent with --kubernetes, against a list/watch API server', f
       );
       await agent.next(since, about('pod watch reconnected'), '"pod watch reconnected"');
       console.log(
-        `      change made during the outage applied ${Date.parse(out.timestamp) - resumedAt} ms after the API server came back`,
+        `      after ${resumedAt - pausedAt} ms down, the change made meanwhile was applied ${Date.parse(out.timestamp) - resumedAt} ms after the API server came back`,
       );
       await agent.next(since, (l) => l.message === 'link closed' && l.link === p1.hostIf, 'its link closed');
     });
@@ -424,17 +446,19 @@ describeAsRoot('the agent with --kubernetes, against a list/watch API server', f
     it('relists after an outage that outlived the watch history, dropping a pod deleted meanwhile', async function () {
       this.timeout(90_000);
       let since = agent.mark();
+      const pausedAt = Date.now();
       await fake.api.pause();
       await agent.next(since, about('pod watch lost'), '"pod watch lost"');
       await fake.api.deletePod(NAMESPACE, 'typo');
       await fake.api.compact(); // the resourceVersion the agent resumes from is gone: 410
+      await sleep(OUTAGE_MS - (Date.now() - pausedAt));
+      const isList = (r: string) => r.startsWith('GET /api/v1/pods?') && !r.includes('watch=true');
+      const listsBefore = (await fake.api.requests()).filter(isList).length;
       since = agent.mark();
       await fake.api.resume();
       await agent.next(since, about('pod opted out', `${NAMESPACE}/typo`), '"pod opted out"', 45_000);
-      const lists = (await fake.api.requests()).filter(
-        (r) => r.startsWith('GET /api/v1/pods?') && !r.includes('watch=true'),
-      );
-      assert.ok(lists.length >= 2, 'the agent did not list again');
+      const lists = (await fake.api.requests()).filter(isList).length;
+      assert.equal(lists, listsBefore + 1, 'the agent did not list again after 410 Gone');
       await assertNotServed(p3);
     });
   });

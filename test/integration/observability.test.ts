@@ -5,9 +5,10 @@
  * receiver in the pod.
  */
 import { strict as assert } from 'node:assert';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { requestStatus } from '../../src/control/client.js';
 import type { PacketLine, StatusReply } from '../../src/control/types.js';
 import { CLI, startAgent, type RunningAgent } from '../support/agent.js';
@@ -18,6 +19,19 @@ import { describeAsRoot } from '../support/root.js';
 const POD_NAME = 'ha/home-assistant';
 const MDNS_GROUP = '224.0.0.251';
 const METRICS_PORT = 19412;
+/** The README at the repository root, from test/integration or dist/test/integration. */
+const README = ((): string => {
+  for (const up of ['../../README.md', '../../../README.md']) {
+    const path = fileURLToPath(new URL(up, import.meta.url));
+    try {
+      readFileSync(path);
+      return path;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('README.md not found');
+})();
 
 /**
  * Sends `count` mDNS packets from `src` to 224.0.0.251:5353, paced at `pps`. `valid`: distinct
@@ -170,16 +184,29 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
     assert.equal(sent.count, count);
   }
 
+  const metricsUrl = `http://127.0.0.1:${METRICS_PORT}`;
+
   async function scrape(): Promise<ReturnType<typeof parseMetrics>> {
-    const r = await bed.exec('node1', [
-      'curl',
-      '-sS',
-      '--fail',
-      '--max-time',
-      '5',
-      `http://127.0.0.1:${METRICS_PORT}/metrics`,
-    ]);
+    const r = await bed.exec('node1', ['curl', '-sS', '--fail', '--max-time', '5', `${metricsUrl}/metrics`]);
     return parseMetrics(r.stdout);
+  }
+
+  /** Command lines of python3-zeroconf peers still running in any of the bed's namespaces. */
+  async function peersRunning(): Promise<string[]> {
+    const found: string[] = [];
+    for (const ns of bed.created) {
+      const { stdout } = await run(['ip', 'netns', 'pids', ns], { check: false });
+      for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+        let cmd = '';
+        try {
+          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        } catch {
+          continue; // gone meanwhile
+        }
+        if (/zc_(publish|browse)\.py/.test(cmd)) found.push(`${ns}: ${cmd}`);
+      }
+    }
+    return found;
   }
 
   function metric(
@@ -435,6 +462,7 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
           protocol: 'mdns',
           reason: 'rate-limited',
         }),
+        latencyCount: metric(m, 'lan_reflector_relay_latency_seconds_count', {}),
       };
     };
     /** Polls until `key` reaches `value` (or a little past the time it should take), then settles. */
@@ -449,12 +477,14 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
       return read();
     };
 
-    // No zeroconf peer is running now (the earlier tests stopped theirs): the counters hold still.
+    // No zeroconf peer runs now (the earlier tests stopped theirs), so the counters hold still.
+    assert.deepEqual(await peersRunning(), []);
     let base = await read();
-    for (;;) {
+    for (let stable = false, tries = 0; !stable; tries++) {
+      assert.ok(tries < 10, 'the mDNS counters keep moving: something else sends mDNS');
       await sleep(500);
       const again = await read();
-      if (JSON.stringify(again) === JSON.stringify(base)) break;
+      stable = JSON.stringify(again) === JSON.stringify(base);
       base = again;
     }
     const m0 = await scrape();
@@ -469,8 +499,9 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
         relayed: afterValid.relayed - base.relayed,
         emitted: afterValid.emitted - base.emitted,
         malformed: afterValid.malformed - base.malformed,
+        latencyCount: afterValid.latencyCount - base.latencyCount,
       },
-      { received: N, relayed: N, emitted: N, malformed: 0 },
+      { received: N, relayed: N, emitted: N, malformed: 0, latencyCount: N },
     );
 
     await send('malformed', N, 200, 'junk2');
@@ -482,14 +513,55 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
         malformed: afterBad.malformed - afterValid.malformed,
         duplicate: afterBad.duplicate - afterValid.duplicate,
         rateLimited: afterBad.rateLimited - afterValid.rateLimited,
+        latencyCount: afterBad.latencyCount - afterValid.latencyCount,
       },
-      { received: N, relayed: 0, malformed: N, duplicate: 0, rateLimited: 0 },
+      { received: N, relayed: 0, malformed: N, duplicate: 0, rateLimited: 0, latencyCount: 0 },
     );
+    assert.deepEqual(await peersRunning(), []);
 
     // `status` reads the same counters.
     const s = await status();
     assert.equal(s.packets.mdns['lan-to-pod']?.relayed, afterBad.relayed);
     assert.equal(s.dropped.mdns?.malformed, afterBad.malformed);
+
+    // The probes beside it, and labels that never carry an address.
+    const probe = async (path: string) =>
+      (
+        await bed.exec('node1', [
+          'curl',
+          '-sS',
+          '--max-time',
+          '5',
+          '-w',
+          ' %{http_code}',
+          `${metricsUrl}${path}`,
+        ])
+      ).stdout;
+    assert.equal(await probe('/healthz'), 'ok\n 200');
+    assert.equal(await probe('/readyz'), 'ready\n 200');
+    for (const m of await scrape())
+      for (const v of Object.values(m.labels)) assert.doesNotMatch(v, /^\d+\.\d+\.\d+\.\d+$/, m.name);
+  });
+
+  it('/metrics serves exactly the lan_reflector_* metrics the README’s Metrics table documents', async function () {
+    const readme = readFileSync(README, 'utf8');
+    const start = readme.indexOf('\n## Metrics');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const documented = [...section.matchAll(/^\| `(lan_reflector_\w+)` \|/gm)].map((m) => m[1]);
+    assert.ok(documented.length >= 5, section);
+    const text = (await bed.exec('node1', ['curl', '-sS', '--max-time', '5', `${metricsUrl}/metrics`]))
+      .stdout;
+    const served = text
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE lan_reflector_'))
+      .map((l) => l.split(' ')[2]);
+    assert.deepEqual(
+      {
+        documentedButNotServed: documented.filter((n) => !served.includes(n)),
+        servedButNotDocumented: served.filter((n) => !documented.includes(n)),
+      },
+      { documentedButNotServed: [], servedButNotDocumented: [] },
+    );
   });
 
   it('status --json lists the pod with its link and the LAN link’s membership of 224.0.0.251; status is readable text', async function () {
@@ -536,7 +608,7 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
     assert.ok(podLink.sent > 0);
     // The kernel agrees: lan0 is a member of the mDNS group.
     const maddr = await bed.ip('node1', ['maddr', 'show', 'dev', 'lan0']);
-    assert.match(maddr.stdout, /inet 224\.0\.0\.251\b/);
+    assert.match(maddr.stdout, /inet\s+224\.0\.0\.251\b/);
 
     const text = await bed.exec('node1', CLI(['status', '--control-socket', controlSocket]));
     const out = text.stdout;

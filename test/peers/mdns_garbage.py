@@ -8,8 +8,13 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--address', required=True)
 ap.add_argument('--count', type=int, default=1000)
 ap.add_argument('--seed', type=int, default=7)
+ap.add_argument('--valid', action='store_true', help='send well-formed queries instead (a flood)')
 args = ap.parse_args()
 rnd = random.Random(args.seed)
+
+def valid(i):
+    name = b''.join(bytes([len(l)]) + l for l in [b'flood%d' % i, b'_demo', b'_tcp', b'local']) + b'\x00'
+    return struct.pack('!6H', 0, 0, 1, 0, 0, 0) + name + b'\x00\x0c\x00\x01'
 
 def garbage(i):
     kind = i % 4
@@ -28,5 +33,5 @@ s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((args.address, 5353))
 for i in range(args.count):
-    s.sendto(garbage(i), ('224.0.0.251', 5353))
+    s.sendto(valid(i) if args.valid else garbage(i), ('224.0.0.251', 5353))
 print(json.dumps({'event': 'sent', 'count': args.count}), flush=True)

@@ -6,6 +6,7 @@ import argparse, json, socket, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--st', default='ssdp:all')
+ap.add_argument('--bind', default='0.0.0.0', help='source address (picks the interface on a host without a default route)')
 ap.add_argument('--timeout', type=float, default=4)
 ap.add_argument('--mx', type=int, default=1)
 args = ap.parse_args()
@@ -14,7 +15,9 @@ msg = ('M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover
        f'MX: {args.mx}\r\nST: {args.st}\r\n\r\n').encode()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
-s.bind(('0.0.0.0', 0))
+s.bind((args.bind, 0))
+if args.bind != '0.0.0.0':
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(args.bind))
 s.sendto(msg, ('239.255.255.250', 1900))
 end = time.time() + args.timeout
 n = 0

@@ -7,12 +7,13 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--port', type=int, required=True)
 ap.add_argument('--address', default='255.255.255.255')
 ap.add_argument('--message', default='{"method":"getPilot","params":{}}')
+ap.add_argument('--bind', default='0.0.0.0', help='source address (picks the interface on a host without a default route)')
 ap.add_argument('--timeout', type=float, default=3)
 args = ap.parse_args()
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-s.bind(('0.0.0.0', 0))
+s.bind((args.bind, 0))
 s.sendto(args.message.encode(), (args.address, args.port))
 end = time.time() + args.timeout
 n = 0

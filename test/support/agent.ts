@@ -12,6 +12,7 @@ export interface AgentOptions {
   /** Pod links expected before the agent counts as started (from its `pod link found` lines). */
   pods?: number;
   timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningAgent {
@@ -35,7 +36,7 @@ export async function startAgent(bed: Bed, node: string, opts: AgentOptions): Pr
     'json',
   ]);
   argv.push(...opts.args);
-  const proc = bed.spawn(node, argv);
+  const proc = bed.spawn(node, argv, { env: opts.env });
   const log = () =>
     proc
       .lines('stderr')
