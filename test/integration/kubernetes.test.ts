@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import type { FakeApiRpc } from '../support/fake-apiserver-process.js';
 import type { KubeObject } from '../support/fake-apiserver.js';
-import { CLI } from '../support/agent.js';
+import { CLI, startAgent } from '../support/agent.js';
 import { writeKubeconfig, type KubeconfigFile } from '../support/kubeconfig.js';
 import { calicoBed, type CalicoBed, type Pod, type Proc } from '../support/netns.js';
 import { browse, publish, type Published, type Resolved } from '../support/peers.js';
@@ -102,14 +102,10 @@ class KubeAgent {
     kubeconfig: string,
     args: string[] = [],
   ): Promise<KubeAgent> {
-    const controlSocket = `/tmp/${bed.ns(node)}-${randomBytes(3).toString('hex')}.sock`;
     const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig, NODE_NAME: node };
     delete env.KUBERNETES_SERVICE_HOST; // in-cluster config would win over KUBECONFIG
-    const argv = CLI(['agent', '--lan-interface', 'lan0', '--control-socket', controlSocket]);
-    argv.push('--log-format', 'json', '--kubernetes', ...args);
-    const agent = new KubeAgent(bed.spawn(node, argv, { env }));
-    await agent.proc.waitForLine(/"agent started"/, { stream: 'stderr', timeoutMs: 15_000 });
-    return agent;
+    const agent = await startAgent(bed, node, { args: ['--kubernetes', ...args], env });
+    return new KubeAgent(agent.proc);
   }
 
   log(): LogLine[] {
