@@ -37,7 +37,10 @@ export function attachPods(
         message: `${addr} is reached through ${r.gateway ? 'gateway ' + r.gateway : 'the LAN interface ' + ctx.lanLink}, not a pod link: the pod does not run on this node`,
       });
     else if (ctx.bridges.has(r.dev) && !ctx.bridgePorts.has(addr))
-      problems.push({ pod, message: `${addr} is behind bridge ${r.dev} but its bridge port is not known yet` });
+      problems.push({
+        pod,
+        message: `${addr} is behind bridge ${r.dev} but its bridge port is not known yet`,
+      });
     else
       attachments.push({
         pod,

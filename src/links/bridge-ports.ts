@@ -26,10 +26,15 @@ interface Fdb {
 }
 
 /** Pure: joins neighbour and FDB entries into address -> port. */
-export function portsFromTables(neigh: Neigh[], fdb: Fdb[], bridge: InterfaceName): Map<IPv4Address, InterfaceName> {
+export function portsFromTables(
+  neigh: Neigh[],
+  fdb: Fdb[],
+  bridge: InterfaceName,
+): Map<IPv4Address, InterfaceName> {
   const portByMac = new Map<string, InterfaceName>();
   for (const f of fdb) {
-    if (f.ifname && f.ifname !== bridge && f.state !== 'permanent') portByMac.set(f.mac.toLowerCase(), f.ifname);
+    if (f.ifname && f.ifname !== bridge && f.state !== 'permanent')
+      portByMac.set(f.mac.toLowerCase(), f.ifname);
   }
   const out = new Map<IPv4Address, InterfaceName>();
   for (const n of neigh) {

@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import type { FakeApiRpc } from '../support/fake-apiserver-process.js';
 import type { KubeObject } from '../support/fake-apiserver.js';
-import { CLI, startAgent } from '../support/agent.js';
+import { startAgent } from '../support/agent.js';
 import { writeKubeconfig, type KubeconfigFile } from '../support/kubeconfig.js';
 import { calicoBed, type CalicoBed, type Pod, type Proc } from '../support/netns.js';
 import { browse, publish, type Published, type Resolved } from '../support/peers.js';
