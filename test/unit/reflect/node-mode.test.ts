@@ -1,0 +1,168 @@
+// The `node` source mode on the packet path: what leaves for the LAN when a pod's address must not,
+// and how replies come back. Real engine, real codecs, an in-memory Emitter and NodeRelay.
+import assert from 'node:assert/strict';
+import dnsPacket from 'dns-packet';
+import type { InterfaceName, IPv4Address } from '../../../src/config/types.js';
+import { EventBus } from '../../../src/events/bus.js';
+import { protocolTable } from '../../../src/protocols/registry.js';
+import type { ProtocolHandler } from '../../../src/protocols/types.js';
+import { Counters } from '../../../src/reflect/counters.js';
+import { DedupeWindow } from '../../../src/reflect/dedupe.js';
+import { Reflector, type Emitter, type NodeRelay } from '../../../src/reflect/engine.js';
+import { TokenBuckets } from '../../../src/reflect/token-buckets.js';
+import type { PodAttachment } from '../../../src/reflect/types.js';
+import { buildIPv4, buildUdp, parseIPv4Udp, type UdpDatagram } from '../../../src/wire/ipv4.js';
+import { attached, LAN, topology } from './helpers.js';
+
+const NODE = '192.168.1.2';
+const DEVICE = '192.168.1.50';
+const QU = 0x8000;
+
+class Recorder implements Emitter, NodeRelay {
+  readonly address = NODE;
+  readonly sent: Array<{ link: InterfaceName; d: UdpDatagram }> = [];
+  readonly relayed: Array<{ from: string; protocol: string; srcPort: number }> = [];
+  readonly ports = new Set<number>([40000]);
+  send(link: InterfaceName, packet: Buffer, _dst: IPv4Address): void;
+  send(from: PodAttachment, h: ProtocolHandler, d: UdpDatagram, ttl: number): boolean;
+  send(a: unknown, b: unknown, c: unknown): boolean | void {
+    if (typeof a === 'string') {
+      const r = parseIPv4Udp(Buffer.from(b as Buffer));
+      assert.ok(r.ok);
+      this.sent.push({ link: a, d: r.datagram });
+      return;
+    }
+    const from = a as PodAttachment;
+    this.relayed.push({
+      from: from.pod.name,
+      protocol: (b as ProtocolHandler).name,
+      srcPort: (c as UdpDatagram).srcPort,
+    });
+    return true;
+  }
+  mtu(): number {
+    return 1500;
+  }
+  owns(port: number): boolean {
+    return this.ports.has(port);
+  }
+}
+
+function rig(records: 'rewrite' | 'strip' | 'keep' = 'rewrite') {
+  const pod = {
+    ...attached('ha', '10.42.0.5', 'cali-ha', { protocols: ['mdns', 'broadcast'] }),
+    sourceMode: 'node' as const,
+  };
+  const rec = new Recorder();
+  const reflector = new Reflector(
+    {
+      protocols: protocolTable({
+        protocols: ['mdns', 'broadcast'],
+        broadcastPorts: [38899],
+        multicastGroups: [],
+      }),
+      emitter: rec,
+      dedupe: new DedupeWindow(0),
+      perSource: new TokenBuckets(0, 1),
+      perPod: new TokenBuckets(0, 1),
+      bus: new EventBus(),
+      counters: new Counters(),
+      nodeMode: { relay: rec, mdnsAddressRecords: records },
+    },
+    topology(pod),
+  );
+  return { reflector, rec, pod };
+}
+
+const packet = (src: string, dst: string, srcPort: number, dstPort: number, payload: Buffer) =>
+  buildIPv4(src, dst, 255, buildUdp(srcPort, dstPort, payload));
+
+function quQuery(): Buffer {
+  return dnsPacket.encode({
+    type: 'query',
+    id: 0,
+    questions: [{ name: '_hap._tcp.local', type: 'PTR', class: 'IN' }],
+  });
+}
+const withQu = (b: Buffer) => {
+  // the first question's class sits in the last two bytes of this one-question query
+  b.writeUInt16BE(b.readUInt16BE(b.length - 2) | QU, b.length - 2);
+  return b;
+};
+const classOfFirstQuestion = (payload: Buffer) => payload.readUInt16BE(payload.length - 2);
+
+describe('the node source mode', () => {
+  it("re-sends a pod's mDNS query from the node's address and port 5353, QU bit cleared", () => {
+    const { reflector, rec } = rig();
+    reflector.handle(packet('10.42.0.5', '224.0.0.251', 5353, 5353, withQu(quQuery())), 'cali-ha');
+    const lan = rec.sent.filter((s) => s.link === LAN);
+    assert.equal(lan.length, 1);
+    assert.equal(lan[0].d.src, NODE);
+    assert.equal(lan[0].d.srcPort, 5353);
+    assert.equal(classOfFirstQuestion(lan[0].d.payload) & QU, 0);
+  });
+
+  for (const [mode, want] of [
+    ['rewrite', [NODE]],
+    ['strip', []],
+    ['keep', ['10.42.0.5']],
+  ] as const) {
+    it(`${mode}s the pod's A records in its mDNS answers`, () => {
+      const { reflector, rec } = rig(mode);
+      const answer = dnsPacket.encode({
+        type: 'response',
+        answers: [
+          { name: 'ha.local', type: 'A', ttl: 120, data: '10.42.0.5' },
+          { name: 'ha._hap._tcp.local', type: 'SRV', ttl: 120, data: { port: 21063, target: 'ha.local' } },
+        ],
+      });
+      reflector.handle(packet('10.42.0.5', '224.0.0.251', 5353, 5353, answer), 'cali-ha');
+      const lan = rec.sent.find((s) => s.link === LAN);
+      assert.ok(lan);
+      const decoded = dnsPacket.decode(lan.d.payload);
+      assert.deepEqual(
+        decoded.answers?.filter((a) => a.type === 'A').map((a) => (a as { data: string }).data),
+        [...want],
+      );
+      assert.equal(decoded.answers?.filter((a) => a.type === 'SRV').length, 1, 'other records are kept');
+    });
+  }
+
+  it('hands a legacy-unicast mDNS query (source port not 5353) and a broadcast to a session', () => {
+    const { reflector, rec } = rig();
+    reflector.handle(packet('10.42.0.5', '224.0.0.251', 50123, 5353, quQuery()), 'cali-ha');
+    reflector.handle(packet('10.42.0.5', '255.255.255.255', 50124, 38899, Buffer.from('{}')), 'cali-ha');
+    assert.deepEqual(rec.relayed, [
+      { from: 'home/ha', protocol: 'mdns', srcPort: 50123 },
+      { from: 'home/ha', protocol: 'broadcast', srcPort: 50124 },
+    ]);
+    assert.equal(rec.sent.filter((s) => s.link === LAN).length, 0, "nothing left with the pod's address");
+  });
+
+  it("re-injects a session's reply into the pod with the device's address as source", () => {
+    const { reflector, rec, pod } = rig();
+    const h = reflector.protocols.get('broadcast')!;
+    reflector.injectReply(pod, h, DEVICE, 38899, 50124, Buffer.from('{"result":{}}'));
+    assert.equal(rec.sent.length, 1);
+    const { link, d } = rec.sent[0];
+    assert.equal(link, 'cali-ha');
+    assert.deepEqual([d.src, d.srcPort, d.dst, d.dstPort], [DEVICE, 38899, '10.42.0.5', 50124]);
+    assert.equal(d.payload.toString(), '{"result":{}}');
+  });
+
+  it("drops its own session's broadcast when the node hears it back on the LAN", () => {
+    const { reflector, rec } = rig();
+    reflector.handle(packet(NODE, '255.255.255.255', 40000, 38899, Buffer.from('{}')), LAN);
+    assert.equal(rec.sent.length, 0);
+    assert.equal(reflector['deps'].counters.dropped.broadcast?.['own-echo'], 1);
+  });
+
+  it('clears the QU bit of a LAN query going into a node-mode pod, so its answer comes back by multicast', () => {
+    const { reflector, rec } = rig();
+    reflector.handle(packet(DEVICE, '224.0.0.251', 5353, 5353, withQu(quQuery())), LAN);
+    assert.equal(rec.sent.length, 1);
+    assert.equal(rec.sent[0].link, 'cali-ha');
+    assert.equal(rec.sent[0].d.src, DEVICE);
+    assert.equal(classOfFirstQuestion(rec.sent[0].d.payload) & QU, 0);
+  });
+});
