@@ -5,18 +5,12 @@ import { createSocket, type Socket } from 'node:dgram';
 import type { IPv4Address } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { ProtocolHandler } from '../protocols/types.js';
-import type { NodeRelay } from '../reflect/engine.js';
+import type { NodeRelay, Reflector } from '../reflect/engine.js';
 import type { PodAttachment } from '../reflect/types.js';
 import type { UdpDatagram } from '../wire/ipv4.js';
 
-export type ReplySink = (
-  to: PodAttachment,
-  h: ProtocolHandler,
-  src: IPv4Address,
-  srcPort: number,
-  podPort: number,
-  payload: Buffer,
-) => void;
+/** Where a session's unicast replies go: the engine's `injectReply`. */
+export type ReplySink = Reflector['injectReply'];
 
 interface Session {
   socket: Socket;

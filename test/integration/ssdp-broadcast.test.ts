@@ -54,6 +54,40 @@ async function search(bed: LanBed, ns: string): Promise<Reply[]> {
   return r.filter((e) => e.event === 'reply');
 }
 
+/** Waits until `listener` has heard a NOTIFY from `device`. */
+async function waitForNotify(listener: Proc, device: string): Promise<void> {
+  const deadline = Date.now() + 8000;
+  while (!datagrams(listener).some((d) => d.text?.startsWith('NOTIFY') && d.from === device)) {
+    assert.ok(Date.now() < deadline, `no NOTIFY from ${device}:\n${listener.stdout}`);
+    await sleep(100);
+  }
+}
+
+/** The GSSDP library and upnpc, run in `ns`, both find minidlna at `device`. */
+async function assertFindsMediaServer(bed: LanBed, ns: string, device: string): Promise<void> {
+  const args = ['--interface', 'eth0', '--target', MEDIA_SERVER, '--timeout', '3'];
+  const gssdp = await runPeer<Reply>(bed, ns, 'gssdp_discover.py', args);
+  const desc = `http://${device}:8200/rootDesc.xml`;
+  assert.ok(
+    gssdp.some((e) => e.event === 'available' && e.locations?.includes(desc)),
+    `GSSDP found nothing: ${JSON.stringify(gssdp)}`,
+  );
+  const upnpc = await bed.exec(ns, ['upnpc', '-m', 'eth0', '-l'], { check: false, timeoutMs: 20_000 });
+  assert.ok(upnpc.stdout.includes(`desc: ${desc}`), upnpc.stdout);
+}
+
+/** A WiZ-style bulb at `bulb` answers a broadcast probe from `ns`: who replied, and who it saw ask. */
+async function wizRoundTrip(bed: LanBed, bulb: { ns: string }, ns: string) {
+  const responder = spawnPeer(bed, bulb.ns, 'udp_listen.py', ['--port', '38899', '--reply', '{"result":{}}']);
+  await responder.waitForLine(/"listening"/, { timeoutMs: 5000 });
+  try {
+    const replies = (await wizProbe(bed, ns)).map((r) => r.from);
+    return { replies, askedBy: datagrams(responder).map((d) => d.from) };
+  } finally {
+    await responder.stop();
+  }
+}
+
 /** A LAN device's broadcast to port 38899 (limited unless `address` says otherwise). */
 async function lanBroadcast(
   bed: LanBed,
@@ -98,12 +132,7 @@ describeAsRoot(
     });
 
     it('a NOTIFY from the LAN device reaches a listener on 0.0.0.0:1900 in the opted-in pod', async () => {
-      const dev = bed.devices[0];
-      const deadline = Date.now() + 8000;
-      while (!datagrams(notifyInPod).some((d) => d.text?.startsWith('NOTIFY') && d.from === dev.address)) {
-        assert.ok(Date.now() < deadline, `no NOTIFY in the pod:\n${notifyInPod.stdout}`);
-        await sleep(100);
-      }
+      await waitForNotify(notifyInPod, bed.devices[0].address);
     });
 
     it('the pod that did not opt in hears no NOTIFY', () => {
@@ -118,55 +147,14 @@ describeAsRoot(
     });
 
     it('the GSSDP library and upnpc in the pod find the media server', async () => {
-      const pod = bed.nodes[0].pods[0];
-      const gssdp = await runPeer<Reply>(bed, pod.ns, 'gssdp_discover.py', [
-        '--interface',
-        'eth0',
-        '--target',
-        MEDIA_SERVER,
-        '--timeout',
-        '3',
-      ]);
-      assert.ok(
-        gssdp.some(
-          (e) =>
-            e.event === 'available' &&
-            e.locations?.some((l) => l.includes(`//${bed.devices[0].address}:8200/`)),
-        ),
-        `GSSDP found nothing: ${JSON.stringify(gssdp)}`,
-      );
-      const upnpc = await bed.exec(pod.ns, ['upnpc', '-m', 'eth0', '-l'], {
-        check: false,
-        timeoutMs: 20_000,
-      });
-      assert.match(
-        upnpc.stdout,
-        new RegExp(`desc: http://${bed.devices[0].address.replace(/\./g, '\\.')}:8200/rootDesc\\.xml`),
-      );
+      await assertFindsMediaServer(bed, bed.nodes[0].pods[0].ns, bed.devices[0].address);
     });
 
     it("a WiZ broadcast from the pod reaches the LAN responder and its reply comes from the bulb's address", async () => {
-      const bulb = bed.devices[1];
-      const responder = spawnPeer(bed, bulb.ns, 'udp_listen.py', [
-        '--port',
-        '38899',
-        '--reply',
-        '{"result":{"mac":"a8bb50"}}',
-      ]);
-      await responder.waitForLine(/"listening"/, { timeoutMs: 5000 });
-      try {
-        const replies = await wizProbe(bed, bed.nodes[0].pods[0].ns);
-        assert.deepEqual(
-          replies.map((r) => r.from),
-          [bulb.address],
-        );
-        assert.deepEqual(
-          datagrams(responder).map((d) => d.from),
-          [bed.nodes[0].pods[0].address],
-        );
-      } finally {
-        await responder.stop();
-      }
+      const pod = bed.nodes[0].pods[0];
+      const { replies, askedBy } = await wizRoundTrip(bed, bed.devices[1], pod.ns);
+      assert.deepEqual(replies, [bed.devices[1].address]);
+      assert.deepEqual(askedBy, [pod.address]);
     });
 
     it('a limited and a subnet-directed broadcast from the LAN reach the opted-in pod, not the other', async () => {
@@ -306,12 +294,7 @@ describeAsRoot('a flannel-style bridge node in node mode (pod subnet unroutable 
   });
 
   it("the opted-in pod hears the device's NOTIFY; its bridge neighbour, which did not opt in, does not", async () => {
-    const dev = bed.devices[0];
-    const deadline = Date.now() + 8000;
-    while (!datagrams(notifyInPod).some((d) => d.text?.startsWith('NOTIFY') && d.from === dev.address)) {
-      assert.ok(Date.now() < deadline, `no NOTIFY in the pod:\n${notifyInPod.stdout}`);
-      await sleep(100);
-    }
+    await waitForNotify(notifyInPod, bed.devices[0].address);
     assert.deepEqual(datagrams(notifyInOther), []);
   });
 
@@ -321,44 +304,13 @@ describeAsRoot('a flannel-style bridge node in node mode (pod subnet unroutable 
     assert.ok(replies.length > 0, 'no reply');
     assert.deepEqual([...new Set(replies.map((r) => r.from))], [bed.devices[0].address]);
     assert.ok(dlna.requesters().includes(bed.nodes[0].address), 'minidlna did not see the node ask');
-    const gssdp = await runPeer<Reply>(bed, pod.ns, 'gssdp_discover.py', [
-      '--interface',
-      'eth0',
-      '--target',
-      MEDIA_SERVER,
-      '--timeout',
-      '3',
-    ]);
-    assert.ok(
-      gssdp.some((e) => e.event === 'available'),
-      `GSSDP found nothing: ${JSON.stringify(gssdp)}`,
-    );
-    const upnpc = await bed.exec(pod.ns, ['upnpc', '-m', 'eth0', '-l'], { check: false, timeoutMs: 20_000 });
-    assert.match(upnpc.stdout, /desc: http:\/\/198\.18\.4\.11:8200\/rootDesc\.xml/);
+    await assertFindsMediaServer(bed, pod.ns, bed.devices[0].address);
   });
 
   it("a WiZ broadcast from the pod is answered through the node, from the bulb's address", async () => {
-    const bulb = bed.devices[1];
-    const responder = spawnPeer(bed, bulb.ns, 'udp_listen.py', [
-      '--port',
-      '38899',
-      '--reply',
-      '{"result":{}}',
-    ]);
-    await responder.waitForLine(/"listening"/, { timeoutMs: 5000 });
-    try {
-      const replies = await wizProbe(bed, bed.nodes[0].pods[0].ns);
-      assert.deepEqual(
-        replies.map((r) => r.from),
-        [bulb.address],
-      );
-      assert.deepEqual(
-        datagrams(responder).map((d) => d.from),
-        [bed.nodes[0].address],
-      );
-    } finally {
-      await responder.stop();
-    }
+    const { replies, askedBy } = await wizRoundTrip(bed, bed.devices[1], bed.nodes[0].pods[0].ns);
+    assert.deepEqual(replies, [bed.devices[1].address]);
+    assert.deepEqual(askedBy, [bed.nodes[0].address]);
   });
 
   it('a LAN broadcast reaches the opted-in pod only', async () => {
