@@ -167,9 +167,9 @@ export class Agent {
       bridgePorts,
       sourceModeFor: (a) => this.sourceModeFor(a),
     });
-    for (const p of problems) if (p.message.includes('bridge port')) nudgeNeighbour(p.pod.addresses[0]);
-    if (problems.some((p) => p.message.includes('bridge port')))
-      setTimeout(() => this.requestScan(), 500).unref();
+    const unknownPorts = problems.filter((p) => p.kind === 'bridge-port');
+    for (const p of unknownPorts) nudgeNeighbour(p.pod.addresses[0]);
+    if (unknownPorts.length) setTimeout(() => this.requestScan(), 500).unref();
     this.reportProblems(problems.map((p) => [p.pod.name, p.message] as const));
     const before = new Map(this.attachments.map((a) => [a.pod.key, a.link]));
     for (const a of attachments) {

@@ -6,6 +6,8 @@ import { lookupRoute, type Route } from './routes.js';
 
 export interface AttachProblem {
   pod: PodSpec;
+  /** `bridge-port` clears once the bridge learns the pod's MAC; the agent nudges it along. */
+  kind: 'no-address' | 'no-route' | 'not-local' | 'bridge-port';
   message: string;
 }
 
@@ -28,17 +30,23 @@ export function attachPods(
   for (const pod of pods) {
     const addr = pod.addresses[0];
     const r = addr === undefined ? undefined : lookupRoute(routes, addr);
-    if (!addr) problems.push({ pod, message: 'has no IPv4 address yet' });
+    if (!addr) problems.push({ pod, kind: 'no-address', message: 'has no IPv4 address yet' });
     else if (!r || !r.dev || (r.type && r.type !== 'unicast'))
-      problems.push({ pod, message: `no route to ${addr} on this node (is the pod running here?)` });
+      problems.push({
+        pod,
+        kind: 'no-route',
+        message: `no route to ${addr} on this node (is the pod running here?)`,
+      });
     else if (r.dev === ctx.lanLink || r.gateway)
       problems.push({
         pod,
+        kind: 'not-local',
         message: `${addr} is reached through ${r.gateway ? 'gateway ' + r.gateway : 'the LAN interface ' + ctx.lanLink}, not a pod link: the pod does not run on this node`,
       });
     else if (ctx.bridges.has(r.dev) && !ctx.bridgePorts.has(addr))
       problems.push({
         pod,
+        kind: 'bridge-port',
         message: `${addr} is behind bridge ${r.dev} but its bridge port is not known yet`,
       });
     else
