@@ -4,8 +4,6 @@ import type { Agent } from '../agent/agent.js';
 import { ControlServer } from '../control/server.js';
 import type { ControlSource } from '../control/types.js';
 import type { Logger } from '../log/logger.js';
-import { createMetricsRegistry } from '../metrics/collectors.js';
-import { MetricsServer, readinessOf } from '../metrics/server.js';
 
 const RETRY_MS = 5000;
 const stops: Array<() => Promise<void>> = [];
@@ -50,6 +48,9 @@ export async function startServices(agent: Agent, log: Logger): Promise<void> {
     });
   }
   if (metricsAddress) {
+    // Loaded only when asked for: prom-client alone costs the agent several MB of memory.
+    const { createMetricsRegistry } = await import('../metrics/collectors.js');
+    const { MetricsServer, readinessOf } = await import('../metrics/server.js');
     const registry = createMetricsRegistry(agent);
     const metrics = new MetricsServer(registry, readinessOf(agent), { address: metricsAddress, log });
     await keepTrying('metrics server', log, async () => {

@@ -10,7 +10,7 @@ export class DedupeWindow {
   private readonly seen = new Map<string, number>();
   constructor(
     private readonly windowMs: number,
-    private readonly maxEntries = 65536,
+    private readonly maxEntries = 16384,
   ) {}
 
   static key(src: string, segment: Buffer): string {
@@ -24,7 +24,7 @@ export class DedupeWindow {
     if (until !== undefined && until > now) return true;
     if (until !== undefined) this.seen.delete(key); // re-insert at the end: Map keeps insertion order
     this.seen.set(key, now + this.windowMs);
-    if (this.seen.size > this.maxEntries) this.evict(now);
+    this.evict(now);
     return false;
   }
 
@@ -32,10 +32,14 @@ export class DedupeWindow {
     return this.seen.size;
   }
 
+  /** Entries expire in insertion order (one window for all), so expired ones sit at the front:
+   *  dropping a few per insert keeps the map at about rate x window, and its entries short-lived
+   *  enough for the young-generation GC. Past `maxEntries`, the oldest go even if unexpired. */
   private evict(now: number): void {
+    let budget = 8;
     for (const [k, until] of this.seen) {
-      if (until <= now || this.seen.size > this.maxEntries * 0.9) this.seen.delete(k);
-      else break;
+      if ((until > now || budget-- <= 0) && this.seen.size <= this.maxEntries) break;
+      this.seen.delete(k);
     }
   }
 }
