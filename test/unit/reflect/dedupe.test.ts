@@ -54,24 +54,26 @@ describe('DedupeWindow', () => {
 
   it('stays bounded: past its size it forgets the oldest packets first', () => {
     const w = new DedupeWindow(1000, 10);
-    const keys = Array.from({ length: 11 }, (_, i) => `10.1.0.${i}|x`);
+    const keys = Array.from({ length: 11 }, (_, i) => DedupeWindow.key(`10.1.0.${i}`, Buffer.from('x')));
     for (const k of keys) assert.equal(w.isDuplicate(k, 0), false);
     assert.ok(w.size <= 10, `size ${w.size}`);
     assert.equal(w.isDuplicate(keys[0], 1), false, 'the oldest was forgotten');
     assert.equal(w.isDuplicate(keys[10], 1), true, 'the newest is remembered');
   });
 
+  const key = (s: string) => DedupeWindow.key('10.1.0.1', Buffer.from(s));
+
   it('forgets expired packets before live ones when it is full', () => {
     const w = new DedupeWindow(30, 10);
-    for (let i = 0; i < 5; i++) w.isDuplicate(`old${i}`, 0); // expire at 30
-    for (let i = 0; i < 6; i++) w.isDuplicate(`new${i}`, 100); // the 11th entry triggers eviction
+    for (let i = 0; i < 5; i++) w.isDuplicate(key(`old${i}`), 0); // expire at 30
+    for (let i = 0; i < 6; i++) w.isDuplicate(key(`new${i}`), 100); // the 11th entry triggers eviction
     assert.equal(w.size, 6);
-    for (let i = 0; i < 6; i++) assert.equal(w.isDuplicate(`new${i}`, 101), true);
+    for (let i = 0; i < 6; i++) assert.equal(w.isDuplicate(key(`new${i}`), 101), true);
   });
 
   it('holds at most its size under a flood of distinct packets', () => {
     const w = new DedupeWindow(1000, 100);
-    for (let i = 0; i < 10_000; i++) w.isDuplicate(`k${i}`, i / 100);
+    for (let i = 0; i < 10_000; i++) w.isDuplicate(key(`k${i}`), i / 100);
     assert.ok(w.size <= 100, `size ${w.size}`);
   });
 });
