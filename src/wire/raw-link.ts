@@ -89,7 +89,11 @@ export class RawLink {
     this.index = linkIndex(name);
     this.mtu = linkMtu(name);
     try {
-      this.socket = raw.createSocket({ protocol: raw.Protocol.UDP, bufferSize: 65535 });
+      // A packet larger than the link MTU cannot arrive whole; a truncated one is a counted malformed drop.
+      this.socket = raw.createSocket({
+        protocol: raw.Protocol.UDP,
+        bufferSize: Math.max(this.mtu, 1500) + 64,
+      });
     } catch (err) {
       if (/not permitted|EPERM|EACCES/i.test(String(err))) {
         throw new PrivilegeError(
