@@ -38,7 +38,7 @@ export class LinkSet implements Emitter {
       // A bridge port is only sent on: what it hears is the bridge's business (and arrives on the
       // bridge device too), so it never reaches the engine.
       use.receive ? (buf) => this.onPacket(buf, name) : () => undefined,
-      (err) => this.onError(err, name),
+      (err, failed) => this.onError(err, failed),
     );
     try {
       for (const g of use.groups) link.join(g);
@@ -79,14 +79,16 @@ export class LinkSet implements Emitter {
     for (const name of [...this.links.keys()]) this.close(name);
   }
 
-  private onError(err: Error, name: InterfaceName): void {
-    // The raw-socket package closes a socket after an error; drop it so the next scan reopens it.
+  /** A socket that failed is closed and forgotten; the scan this requests opens a fresh one. */
+  private onError(err: Error, failed: RawLink): void {
     const code = /\b(E[A-Z]+)\b/.exec(err.message)?.[1] ?? '';
     this.log[LINK_GONE_ERRNOS.has(code) ? 'debug' : 'warn']('link socket error', {
-      link: name,
+      link: failed.name,
       error: err.message,
     });
-    this.links.delete(name);
+    failed.close();
+    // Only if it is still the open one: a late error must not remove its replacement.
+    if (this.links.get(failed.name) === failed) this.links.delete(failed.name);
     this.onLinkGone();
   }
 }
