@@ -102,8 +102,7 @@ export class Agent {
     this.reflector.protocols = this.protocols;
     this.sessions = new NodeSessions(
       this.lanAddress?.address,
-      (to, h, src, srcPort, podPort, payload) =>
-        this.reflector.injectReply(to, h, src, srcPort, podPort, payload),
+      this.reflector.injectReply.bind(this.reflector),
       this.log,
       this.config.sessionTtlMs,
     );

@@ -2,6 +2,7 @@
 // ConfigError that names both (STYLE.md example 6).
 import { isIPv4 } from 'node:net';
 import { BROADCAST_PRESETS } from '../protocols/broadcast-presets.js';
+import { isMulticast } from '../wire/ipv4.js';
 import { ConfigError } from './errors.js';
 import type { MulticastGroup } from './types.js';
 
@@ -75,9 +76,7 @@ export function multicastGroups(v: unknown, field: string): MulticastGroup[] {
     const m = typeof x === 'string' ? /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(x) : null;
     if (!m) throw new ConfigError(f, `${show(x)} is not GROUP:PORT (e.g. 239.255.255.250:1982)`);
     const group = ipv4(m[1], f);
-    const first = Number(group.split('.')[0]);
-    if (first < 224 || first > 239)
-      throw new ConfigError(f, `${group} is not a multicast address (224.0.0.0/4)`);
+    if (!isMulticast(group)) throw new ConfigError(f, `${group} is not a multicast address (224.0.0.0/4)`);
     return { group, port: int(m[2], f, 1, 65535) };
   });
 }

@@ -27,8 +27,3 @@ export function createLogger(level: LogLevel = 'info', format: LogFormat = 'auto
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
   }) as unknown as Logger;
 }
-
-/** A logger that discards everything, for unit tests of code that logs. */
-export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true }) as unknown as Logger;
-}

@@ -127,11 +127,13 @@ export class Reflector {
     return { flow: decision.flow, from: decision.from, targets: sent };
   }
 
-  /** Sends one copy per target; returns the targets a copy left for. Each packet variant is built once. */
+  /** Sends one copy per target; returns the targets a copy left for. Each packet variant (as is,
+   *  to the limited broadcast, without QU bits) is built once, however many targets share it. */
   private emit(d: UdpDatagram, h: ProtocolHandler, targets: Target[], from?: PodAttachment): Target[] {
     const ttl = h.emitTtl(d.ttl);
     const { emitter } = this.deps;
-    let toPods: Buffer | undefined;
+    let asIs: Buffer | undefined;
+    let toPodsLimited: Buffer | undefined;
     let toNodeModePods: Buffer | undefined;
     const sent: Target[] = [];
     for (const t of targets) {
@@ -142,10 +144,10 @@ export class Reflector {
       // A pod with a /32 does not know the LAN's subnet broadcast: give it the limited one.
       const dst = t.pod && h.name === 'broadcast' ? LIMITED_BROADCAST : d.dst;
       let out: Buffer;
-      if (!t.pod) out = buildIPv4(d.src, dst, ttl, d.segment);
-      else if (!from && h.name === 'mdns' && t.pod.sourceMode === 'node')
+      if (dst !== d.dst) out = toPodsLimited ??= buildIPv4(d.src, dst, ttl, d.segment);
+      else if (t.pod && !from && h.name === 'mdns' && t.pod.sourceMode === 'node')
         out = toNodeModePods ??= this.withoutQu(d, dst, ttl);
-      else out = toPods ??= buildIPv4(d.src, dst, ttl, d.segment);
+      else out = asIs ??= buildIPv4(d.src, dst, ttl, d.segment);
       if (out.length > emitter.mtu(t.link)) continue;
       emitter.send(t.link, out, dst);
       sent.push(t);
@@ -200,7 +202,9 @@ export class Reflector {
     const podAddress = to.pod.addresses[0];
     if (!podAddress) return;
     const seg = buildUdp(srcPort, podPort, payload);
-    const out = buildIPv4(src, podAddress, h.name === 'mdns' ? 255 : 64, seg);
+    // RFC 6762 11: mDNS answers, unicast ones included, carry TTL 255; other replies a host's default.
+    const ttl = h.name === 'mdns' ? 255 : 64;
+    const out = buildIPv4(src, podAddress, ttl, seg);
     this.deps.counters.receive(h.name, 'lan-to-pod');
     // Unicast goes out of the pod's link, not its bridge port: the bridge resolves and delivers it
     // to that pod alone, where a bare port has no neighbour entry for the pod.
@@ -211,7 +215,7 @@ export class Reflector {
     this.deps.emitter.send(to.link, out, podAddress);
     this.deps.counters.relay(h.name, 'lan-to-pod', 1);
     if (this.deps.bus.active) {
-      const d = { src, dst: podAddress, ttl: 64, srcPort, dstPort: podPort, segment: seg, payload };
+      const d = { src, dst: podAddress, ttl, srcPort, dstPort: podPort, segment: seg, payload };
       this.publish(d, h, this.topology.lanLink, {
         flow: 'lan-to-pod',
         targets: [{ link: to.port, pod: to }],

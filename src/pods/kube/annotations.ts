@@ -23,9 +23,6 @@ export const ANNOTATION_KEYS: readonly string[] = [
   ANNOTATION_BROADCAST_PORTS,
 ];
 
-/** Vendor names accepted in broadcast-ports. */
-export const BROADCAST_PORT_PRESETS = BROADCAST_PRESETS;
-
 export interface ParsedAnnotations {
   enabled: boolean;
   /** Set when enabled and every option parsed. */
@@ -123,10 +120,10 @@ function parseServiceType(item: string): string[] | string {
 
 function parsePort(item: string): number[] | string {
   // hasOwn: a value like "constructor" must not find Object.prototype's members.
-  if (Object.hasOwn(BROADCAST_PORT_PRESETS, item)) return [...BROADCAST_PORT_PRESETS[item]];
+  if (Object.hasOwn(BROADCAST_PRESETS, item)) return [...BROADCAST_PRESETS[item]];
   const port = /^[0-9]{1,5}$/.test(item) ? Number(item) : NaN;
   if (port >= 1 && port <= 65535) return [port];
-  const names = Object.keys(BROADCAST_PORT_PRESETS).join(', ');
+  const names = Object.keys(BROADCAST_PRESETS).join(', ');
   return `${ANNOTATION_BROADCAST_PORTS}: "${item}" is not a port 1-65535 or one of ${names}`;
 }
 
