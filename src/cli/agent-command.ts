@@ -26,17 +26,12 @@ export function agentCommand(program: Command): void {
     .description('relay discovery traffic between the LAN interface and opted-in pods (runs until SIGTERM)')
     .option('-c, --config <file>', 'YAML config file (see README "Configuration")')
     .option('-i, --lan-interface <name>', "the node's LAN interface, e.g. eth0")
-    .option('-p, --pod <address>', 'relay for the pod with this IPv4 address (repeatable)', collect, [])
+    .option('-p, --pod <address>', 'relay for the pod with this IPv4 address (repeatable)', collect)
     .option('--protocols <list>', 'comma-separated: mdns, ssdp, broadcast (default: mdns)')
     .option('--source-mode <mode>', 'auto | preserve | node: how pod packets are sent onto the LAN')
-    .option(
-      '--broadcast <presets>',
-      'broadcast port presets: wiz, kasa, lifx, tuya (repeatable)',
-      collect,
-      [],
-    )
-    .option('--broadcast-port <port>', 'a UDP broadcast port to relay (repeatable)', collect, [])
-    .option('--multicast-group <group:port>', 'an extra multicast group to relay (repeatable)', collect, [])
+    .option('--broadcast <presets>', 'broadcast port presets: wiz, kasa, lifx, tuya (repeatable)', collect)
+    .option('--broadcast-port <port>', 'a UDP broadcast port to relay (repeatable)', collect)
+    .option('--multicast-group <group:port>', 'an extra multicast group to relay (repeatable)', collect)
     .option('--kubernetes', "watch this node's pods for the opt-in annotation (needs NODE_NAME)")
     .option('--node-name <name>', "this node's name (default: $NODE_NAME)")
     .option(

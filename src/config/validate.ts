@@ -86,7 +86,9 @@ export function knownKeys(obj: Record<string, unknown>, field: string, keys: rea
   for (const k of Object.keys(obj)) {
     if (!keys.includes(k)) {
       const where = field ? `${field}.${k}` : k;
-      throw new ConfigError(where, `unknown setting (known: ${keys.join(', ')})`);
+      const near = keys.find((known) => known.toLowerCase() === k.toLowerCase().replace(/[-_]/g, ''));
+      const hint = near ? `did you mean ${near}?` : `known: ${keys.join(', ')}`;
+      throw new ConfigError(where, `unknown setting (${hint})`);
     }
   }
 }

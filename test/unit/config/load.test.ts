@@ -258,6 +258,11 @@ kubernetes: { enabled: false, nodeName: file-node }
     mustFail: /^pods: is not a list of \{address, \.\.\.\}$/,
   },
   {
+    desc: 'suggests the key a wrongly cased or dashed one meant',
+    file: 'lanInterface: eth0\nrate-limit: {}\n',
+    mustFail: /^rate-limit: unknown setting \(did you mean rateLimit\?\)$/,
+  },
+  {
     desc: 'refuses a misspelt top-level key rather than ignoring it',
     file: 'lanInterfce: eth0\n',
     mustFail: /^lanInterfce: unknown setting \(known: lanInterface, protocols, /,
