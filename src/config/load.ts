@@ -11,6 +11,7 @@ import {
   type PodOptions,
   type StaticPod,
 } from './types.js';
+import { loadIpamConfig } from './ipam.js';
 import * as v from './validate.js';
 import { SERVICE_TYPE, normalizeServiceType } from '../protocols/mdns.js';
 
@@ -51,6 +52,7 @@ const TOP_KEYS = [
   'kubernetes',
   'mdnsAddressRecords',
   'sessionTtlMs',
+  'ipam',
 ] as const;
 const POD_KEYS = ['address', 'name', 'protocols', 'direction', 'services', 'broadcastPorts'];
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
@@ -247,5 +249,6 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     ] as const),
     sessionTtlMs:
       file.sessionTtlMs === undefined ? 10_000 : v.int(file.sessionTtlMs, 'sessionTtlMs', 1000, 300_000),
+    ipam: loadIpamConfig(file.ipam),
   };
 }

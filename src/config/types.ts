@@ -74,4 +74,69 @@ export interface AgentConfig {
   mdnsAddressRecords: 'rewrite' | 'strip' | 'keep';
   /** How long a `node`-mode session waits for unicast replies (SSDP MX is at most 5 s). */
   sessionTtlMs: number;
+  /** The `ipam:` section; undefined when the file has none (the agent then serves no CNI calls). */
+  ipam?: IpamConfig;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// `ipam:` (issue 10; store `kubernetes` is issue 11, mode `dhcp` issue 12). Parsed by src/config/ipam.ts.
+// ---------------------------------------------------------------------------------------------------
+
+/** An inclusive run of IPv4 addresses; a CIDR, `A-B` or a single address in the config. */
+export interface AddressRange {
+  start: IPv4Address;
+  end: IPv4Address;
+  /** As written in the config, for messages. */
+  text: string;
+}
+
+export interface Cidr {
+  network: IPv4Address;
+  prefix: number;
+  text: string;
+}
+
+export interface IpamPin {
+  /** NAMESPACE/NAME */
+  pod: string;
+  address: IPv4Address;
+}
+
+export interface IpamRoute {
+  dst: string;
+  gw?: IPv4Address;
+}
+
+export type IpamStoreConfig =
+  | { kind: 'file'; directory: string }
+  /** issue 11: blocks claimed through the Kubernetes API. */
+  | { kind: 'kubernetes'; blockSize: number };
+
+export interface IpamProbeConfig {
+  enabled: boolean;
+  /** How long the RFC 5227-style probe waits for an answer (RFC 5227's own timing is 1-2 s; we shorten it). */
+  timeoutMs: number;
+  /** How long an address that answered is held back. */
+  holdBackMs: number;
+}
+
+export interface IpamConfig {
+  /** `pool` hands out from `ranges`; `dhcp` (issue 12) leases from the LAN's DHCP server. */
+  mode: 'pool' | 'dhcp';
+  /** The LAN's CIDR: pods get its prefix length, so their broadcast address is the LAN's. */
+  subnet: Cidr;
+  /** Inside `subnet`; empty only in dhcp mode. */
+  ranges: AddressRange[];
+  /** Never handed out: the DHCP pool, static devices. The subnet's network/broadcast are always excluded. */
+  exclude: AddressRange[];
+  /** The pods' next hop as the main plugin uses it; 'node' = the node's own address on the LAN link (ptp needs one the node owns). */
+  gateway: IPv4Address | 'node';
+  routes: IpamRoute[];
+  pinned: IpamPin[];
+  probe: IpamProbeConfig;
+  store: IpamStoreConfig;
+  /** The unix socket the shim (lan-reflector-ipam) connects to. */
+  socket: string;
+  /** The `ipam` section given to the delegate plugin for pods that did not ask; undefined = every pod gets a LAN address. */
+  delegate?: Record<string, unknown> & { type: string };
 }
