@@ -2,7 +2,7 @@
 // exclusive reserve, release and lookup by owner. The file store (file-store.ts) is the embedded
 // default; the Kubernetes store (issue 11) is a second implementation of the same interface; DHCP
 // leases (issue 12) are allocations with `lease` set.
-import type { IPv4Address } from '../../config/types.js';
+import type { AddressRange, IPv4Address } from '../../config/types.js';
 import type { Allocation, Owner } from '../types.js';
 
 /** An address that answered a probe (or a neighbour lookup): skipped until `until`. */
@@ -33,7 +33,9 @@ export interface IpamStore {
   /**
    * Exclusive: records `a` if no allocation holds `a.address`, and says whether it did. Two callers
    * racing for one address: exactly one gets true (host-local: O_EXCL create of the address file).
-   * Durable before it resolves (a kill -9 afterwards keeps it).
+   * Durable before it resolves (a kill -9 afterwards keeps it). The allocator reserves first and
+   * probes second (a probe is never spent on an address reserve refuses); it may throw IpamError(11)
+   * when the store is unreachable, which becomes the temporary CNI error.
    */
   reserve(a: Allocation): Promise<boolean>;
   /** Replaces the record of an address the same owner already holds (dhcp renewals); false if it does not. */
@@ -49,6 +51,17 @@ export interface IpamStore {
   holdBack(h: HeldBack): Promise<void>;
   /** Holds still in force at `now`; expired ones may be dropped as a side effect. */
   heldBack(now: Date): Promise<HeldBack[]>;
+
+  /**
+   * The part of the pool this node may hand out from now (kube store: its blocks ∩ ranges).
+   * Absent: the config's ranges (file store).
+   */
+  scope?(): Promise<AddressRange[]>;
+  /**
+   * Called when nothing in scope() is free (after exclusions, holds and taken addresses): claims
+   * more of the pool. true = look again, false = the pool is exhausted.
+   */
+  grow?(): Promise<boolean>;
 
   close(): Promise<void>;
 }
