@@ -159,9 +159,10 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
 
   const pods: StaticPod[] = [];
   if (flags.pod?.length) {
-    flags.pod.forEach((a, i) =>
-      pods.push({ address: v.ipv4(a, `--pod[${i}]`), options: podOptions({}, '', podDefaults) }),
-    );
+    flags.pod.forEach((a, i) => {
+      const address = v.podAddresses(a, `--pod[${i}]`).join(',');
+      pods.push({ address, options: podOptions({}, '', podDefaults) });
+    });
   } else {
     const rawPods = file.pods ?? [];
     if (!Array.isArray(rawPods)) throw new ConfigError('pods', 'is not a list of {address, ...}');
@@ -170,13 +171,16 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
       const r = v.record(p, f);
       v.knownKeys(r, f, POD_KEYS);
       const name = r.name === undefined ? undefined : v.str(r.name, `${f}.name`, /^.{1,253}$/, 'a name');
-      pods.push({ address: v.ipv4(r.address, `${f}.address`), name, options: podOptions(r, f, podDefaults) });
+      const address = v.podAddresses(r.address, `${f}.address`).join(',');
+      pods.push({ address, name, options: podOptions(r, f, podDefaults) });
     });
   }
   const seen = new Set<string>();
   for (const [i, p] of pods.entries()) {
-    if (seen.has(p.address)) throw new ConfigError(`pods[${i}].address`, `${p.address} is listed twice`);
-    seen.add(p.address);
+    for (const a of p.address.split(',')) {
+      if (seen.has(a)) throw new ConfigError(`pods[${i}].address`, `${a} is listed twice`);
+      seen.add(a);
+    }
   }
 
   const rl = v.record(file.rateLimit, 'rateLimit');

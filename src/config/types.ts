@@ -31,7 +31,8 @@ export interface PodOptions {
 
 /** A pod named in static config or by --pod. */
 export interface StaticPod {
-  address: IPv4Address;
+  /** `A`, or `A,B` for a dual-stack pod (one address per family); IPv6 in canonical text. */
+  address: string;
   name?: string;
   options: PodOptions;
 }

@@ -1,8 +1,9 @@
 // Small validators: each takes a raw value and its field path, returns a typed value or throws a
 // ConfigError that names both (STYLE.md example 6).
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { BROADCAST_PRESETS } from '../protocols/broadcast-presets.js';
 import { isMulticast } from '../wire/ipv4.js';
+import { canonical6, isLinkLocal6, isMulticast6 } from '../wire/ipv6.js';
 import { ConfigError } from './errors.js';
 import type { MulticastGroup } from './types.js';
 
@@ -39,6 +40,29 @@ export function int(v: unknown, field: string, min: number, max: number): number
 export function ipv4(v: unknown, field: string): string {
   if (typeof v === 'string' && isIPv4(v)) return v;
   throw new ConfigError(field, `${show(v)} is not an IPv4 address (e.g. 192.168.1.50)`);
+}
+
+/** A pod's address: IPv4, or IPv6 in canonical form (so it compares equal to what sockets report).
+ *  Link-local and multicast IPv6 never name a pod. */
+export function podAddress(v: unknown, field: string): string {
+  if (typeof v === 'string' && isIPv4(v)) return v;
+  if (typeof v === 'string' && isIPv6(v) && !v.includes('%')) {
+    if (isLinkLocal6(v) || isMulticast6(v))
+      throw new ConfigError(
+        field,
+        `${show(v)} is link-local or multicast: name the pod by its global or unique-local address`,
+      );
+    return canonical6(v);
+  }
+  throw new ConfigError(field, `${show(v)} is not an IPv4 or IPv6 address (e.g. 192.168.1.50, 2001:db8::50)`);
+}
+
+/** `A` or `A,B` (one pod, one address per family): the pod's addresses, at least one. */
+export function podAddresses(v: unknown, field: string): string[] {
+  const parts = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : [v];
+  const out = parts.map((x) => podAddress(x, field));
+  if (new Set(out).size !== out.length) throw new ConfigError(field, `${show(v)} names an address twice`);
+  return out;
 }
 
 export function str(v: unknown, field: string, pattern: RegExp, what: string): string {

@@ -28,36 +28,62 @@ export function attachPods(
   const attachments: PodAttachment[] = [];
   const problems: AttachProblem[] = [];
   for (const pod of pods) {
-    const addr = pod.addresses[0];
-    const r = addr === undefined ? undefined : lookupRoute(routes, addr);
-    if (!addr) problems.push({ pod, kind: 'no-address', message: 'has no IPv4 address yet' });
-    else if (!r || !r.dev || (r.type && r.type !== 'unicast'))
-      problems.push({
+    if (pod.addresses.length === 0) {
+      problems.push({ pod, kind: 'no-address', message: 'has no address yet' });
+      continue;
+    }
+    // A dual-stack pod has one address per family, both behind the same host link: the first
+    // address that resolves to a pod link decides; the problem of the first one is reported.
+    let first: AttachProblem | undefined;
+    let done = false;
+    for (const addr of pod.addresses) {
+      const r = attachOne(pod, addr, routes, ctx);
+      if ('problem' in r) {
+        first ??= r.problem;
+        continue;
+      }
+      const port = pod.addresses.map((a) => ctx.bridgePorts.get(a)).find((p) => p !== undefined);
+      attachments.push({ pod, link: r.link, port: port ?? r.link, sourceMode: ctx.sourceModeFor(addr) });
+      done = true;
+      break;
+    }
+    if (!done && first) problems.push(first);
+  }
+  return { attachments, problems };
+}
+
+function attachOne(
+  pod: PodSpec,
+  addr: string,
+  routes: Route[],
+  ctx: AttachContext,
+): { link: InterfaceName } | { problem: AttachProblem } {
+  const r = lookupRoute(routes, addr);
+  if (!r || !r.dev || (r.type && r.type !== 'unicast'))
+    return {
+      problem: {
         pod,
         kind: 'no-route',
         message: `no route to ${addr} on this node (is the pod running here?)`,
-      });
-    else if (r.dev === ctx.lanLink || r.gateway)
-      problems.push({
+      },
+    };
+  if (r.dev === ctx.lanLink || r.gateway)
+    return {
+      problem: {
         pod,
         kind: 'not-local',
         message: `${addr} is reached through ${r.gateway ? 'gateway ' + r.gateway : 'the LAN interface ' + ctx.lanLink}, not a pod link: the pod does not run on this node`,
-      });
-    else if (ctx.bridges.has(r.dev) && !ctx.bridgePorts.has(addr))
-      problems.push({
+      },
+    };
+  if (ctx.bridges.has(r.dev) && !pod.addresses.some((a) => ctx.bridgePorts.has(a)))
+    return {
+      problem: {
         pod,
         kind: 'bridge-port',
         message: `${addr} is behind bridge ${r.dev} but its bridge port is not known yet`,
-      });
-    else
-      attachments.push({
-        pod,
-        link: r.dev,
-        port: ctx.bridgePorts.get(addr) ?? r.dev,
-        sourceMode: ctx.sourceModeFor(addr),
-      });
-  }
-  return { attachments, problems };
+      },
+    };
+  return { link: r.dev };
 }
 
 /** Pure diff of open links against wanted ones (STYLE.md example 2). */

@@ -46,7 +46,9 @@ export function portsFromTables(
 
 export async function readBridgePorts(bridge: InterfaceName): Promise<Map<IPv4Address, InterfaceName>> {
   const [neigh, fdb] = await Promise.all([
-    run('ip', ['-j', '-4', 'neigh', 'show', 'dev', bridge], { timeout: 5000 }),
+    // Both families: a pod's IPv6 addresses, its link-local one included (how a bridged pod's
+    // IPv6 mDNS, sent from fe80::, is told apart), resolve to its MAC like its IPv4 one.
+    run('ip', ['-j', 'neigh', 'show', 'dev', bridge], { timeout: 5000 }),
     run('bridge', ['-j', 'fdb', 'show', 'br', bridge], { timeout: 5000 }),
   ]);
   return portsFromTables(JSON.parse(neigh.stdout || '[]'), JSON.parse(fdb.stdout || '[]'), bridge);
@@ -54,8 +56,11 @@ export async function readBridgePorts(bridge: InterfaceName): Promise<Map<IPv4Ad
 
 /** Makes the kernel resolve a pod's MAC (an empty datagram to the discard port), so the next scan
  *  finds its neighbour entry. Only ever sent to an opted-in pod's own address. */
-export function nudgeNeighbour(address: IPv4Address): void {
-  const s = createSocket('udp4');
+export function nudgeNeighbour(address: IPv4Address, link?: InterfaceName): void {
+  const v6 = address.includes(':');
+  const s = createSocket(v6 ? 'udp6' : 'udp4');
+  // A link-local address needs its link as zone.
+  if (v6 && link && address.startsWith('fe80')) address = `${address}%${link}`;
   s.on('error', () => s.close());
   s.send(Buffer.alloc(0), 9, address, () => s.close());
 }

@@ -5,9 +5,15 @@ import { parseRoutes, type Route } from './routes.js';
 
 const run = promisify(execFile);
 
+/** Both families' main tables. A kernel without IPv6 (ipv6.disable=1) makes `ip -6` fail: then
+ *  there are simply no IPv6 routes, and IPv6 pods get a "no route" problem, not a failed scan. */
 export async function readRoutes(): Promise<Route[]> {
-  const { stdout } = await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main'], { timeout: 5000 });
-  return parseRoutes(stdout || '[]');
+  const v4 = run('ip', ['-j', '-4', 'route', 'show', 'table', 'main'], { timeout: 5000 });
+  const v6 = run('ip', ['-j', '-6', 'route', 'show', 'table', 'main'], { timeout: 5000 }).catch(() => ({
+    stdout: '[]',
+  }));
+  const [a, b] = await Promise.all([v4, v6]);
+  return [...parseRoutes(a.stdout || '[]'), ...parseRoutes(b.stdout || '[]', 6)];
 }
 
 /** Calls `onChange` (debounced) whenever a link or route changes: a pod restart replaces its veth

@@ -8,7 +8,12 @@ export class StaticPodSource implements PodSource {
   constructor(private readonly pods: StaticPod[]) {}
   async start(sink: PodSink): Promise<void> {
     for (const p of this.pods) {
-      sink.upsert({ key: p.address, name: p.name ?? p.address, addresses: [p.address], options: p.options });
+      sink.upsert({
+        key: p.address,
+        name: p.name ?? p.address,
+        addresses: p.address.split(','),
+        options: p.options,
+      });
     }
     this.synced = true;
   }

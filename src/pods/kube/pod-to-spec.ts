@@ -1,12 +1,13 @@
 // A Kubernetes pod -> the PodSpec the agent serves, or the reason it serves none. Pure.
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { IPv4Address, PodOptions } from '../../config/types.js';
 import type { PodKey, PodSpec } from '../types.js';
+import { canonical6, isLinkLocal6 } from '../../wire/ipv6.js';
 import { parseAnnotations } from './annotations.js';
 
 export type SkipReason =
-  'not-opted-in' | 'invalid-annotation' | 'host-network' | 'finished' | 'terminating' | 'no-ipv4-address';
+  'not-opted-in' | 'invalid-annotation' | 'host-network' | 'finished' | 'terminating' | 'no-address';
 
 export interface PodSkip {
   skip: SkipReason;
@@ -35,18 +36,27 @@ export function podToSpec(pod: V1Pod, defaults: PodOptions): PodDecision {
   if (phase === 'Succeeded' || phase === 'Failed') return skip('finished');
   // Once deletion has begun the address may be handed to a new pod any moment.
   if (pod.metadata?.deletionTimestamp) return skip('terminating');
-  const addresses = ipv4Addresses(pod);
-  if (addresses.length === 0) return skip('no-ipv4-address');
+  const addresses = podAddresses(pod);
+  if (addresses.length === 0) return skip('no-address');
   const key = podKey(pod);
   return { key, name: key, addresses, options: parsed.options };
 }
 
-/** status.podIPs (dual-stack) with status.podIP as fallback; IPv6 is not relayed yet. */
-function ipv4Addresses(pod: V1Pod): IPv4Address[] {
+/** status.podIPs (one per family on a dual-stack cluster) with status.podIP as fallback. IPv4
+ *  first: node-mode replies (IPv4 only) go to the first address. IPv6 in canonical text, so it
+ *  compares equal to what the sockets report. */
+function podAddresses(pod: V1Pod): IPv4Address[] {
   const all = [...(pod.status?.podIPs ?? []).map((p) => p.ip), pod.status?.podIP ?? ''];
-  const out: IPv4Address[] = [];
-  for (const ip of all) if (ip && isIPv4(ip) && !out.includes(ip)) out.push(ip);
-  return out;
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const ip of all) {
+    if (ip && isIPv4(ip) && !v4.includes(ip)) v4.push(ip);
+    else if (ip && isIPv6(ip) && !isLinkLocal6(ip)) {
+      const c = canonical6(ip);
+      if (!v6.includes(c)) v6.push(c);
+    }
+  }
+  return [...v4, ...v6];
 }
 
 function skip(reason: SkipReason): PodSkip {

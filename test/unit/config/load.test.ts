@@ -94,6 +94,16 @@ pods:
     },
   },
   {
+    desc: 'takes IPv6 and dual-stack --pod addresses, writing IPv6 in canonical form',
+    flags: { ...LAN, pod: ['2001:0DB8:1::11', '192.168.4.201,2001:db8:1:0::12'] },
+    want: {
+      pods: [
+        { address: '2001:db8:1::11', options: OPTS },
+        { address: '192.168.4.201,2001:db8:1::12', options: OPTS },
+      ],
+    },
+  },
+  {
     desc: 'applies podDefaults to every pod, each pod overriding only what it names',
     file: `
 lanInterface: eth0
@@ -240,12 +250,23 @@ kubernetes: { enabled: false, nodeName: file-node }
   {
     desc: 'refuses a bad --pod address, naming which one',
     flags: { ...LAN, pod: ['192.168.4.199', '192.168.4.300'] },
-    mustFail: /^--pod\[1\]: "192\.168\.4\.300" is not an IPv4 address \(e\.g\. 192\.168\.1\.50\)$/,
+    mustFail:
+      /^--pod\[1\]: "192\.168\.4\.300" is not an IPv4 or IPv6 address \(e\.g\. 192\.168\.1\.50, 2001:db8::50\)$/,
+  },
+  {
+    desc: 'refuses a link-local --pod address: it names no pod beyond its own link',
+    flags: { ...LAN, pod: ['fe80::1'] },
+    mustFail: /^--pod\[0\]: "fe80::1" is link-local or multicast/,
+  },
+  {
+    desc: 'refuses a dual-stack --pod naming one address twice',
+    flags: { ...LAN, pod: ['2001:db8::5,2001:0db8::5'] },
+    mustFail: /^--pod\[0\]: .* names an address twice$/,
   },
   {
     desc: 'refuses a pod without an address',
     file: 'lanInterface: eth0\npods: [{ name: ha }]\n',
-    mustFail: /^pods\[0\]\.address: undefined is not an IPv4 address/,
+    mustFail: /^pods\[0\]\.address: undefined is not an IPv4 or IPv6 address/,
   },
   {
     desc: 'refuses a pod listed twice',

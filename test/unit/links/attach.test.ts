@@ -11,6 +11,9 @@ const ROUTES: Route[] = [
   { dst: '10.1.0.0/26', type: 'blackhole' },
   { dst: '10.1.1.0/26', gateway: '192.168.1.21', dev: 'eth0' },
   { dst: '10.244.0.0/24', dev: 'cni0' },
+  { dst: '2001:db8:1::5', dev: 'cali1a2b3c4d5e6', family: 6 },
+  { dst: '2001:db8:244::/64', dev: 'cni0', family: 6 },
+  { dst: 'default', gateway: 'fe80::1', dev: 'eth0', family: 6 },
 ];
 
 /** A node whose LAN link is eth0, with a flannel bridge cni0; pods in 192.168.1.0/24 keep their
@@ -56,6 +59,30 @@ describe('attachPods', () => {
       want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
     },
     {
+      desc: 'attaches an IPv6-only Calico pod by its /128 host route',
+      input: pod('v6', '2001:db8:1::5'),
+      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
+    },
+    {
+      desc: 'attaches a dual-stack pod whose IPv4 address has no route yet by its IPv6 one',
+      input: pod('dual', '10.1.0.9', '2001:db8:1::5'),
+      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
+    },
+    {
+      desc: 'finds a dual-stack bridge pod’s port from either of its addresses',
+      input: pod('dual-br', '10.244.0.3', '2001:db8:244::3'),
+      ctx: context({ '2001:db8:244::3': 'veth1234' }),
+      want: { link: 'cni0', port: 'veth1234', sourceMode: 'node' },
+    },
+    {
+      desc: 'reports an IPv6 pod of another node by the gateway its default route names',
+      input: pod('away', '2001:db8:9::1'),
+      want: {
+        problem:
+          '2001:db8:9::1 is reached through gateway fe80::1, not a pod link: the pod does not run on this node',
+      },
+    },
+    {
       desc: 'attaches a bridge pod to the bridge, sending to its own bridge port',
       input: pod('sonos', '10.244.0.3'),
       ctx: context({ '10.244.0.3': 'veth3f2a' }),
@@ -69,7 +96,7 @@ describe('attachPods', () => {
     {
       desc: 'says a pod without an address yet has none',
       input: pod('pending'),
-      want: { problem: 'has no IPv4 address yet' },
+      want: { problem: 'has no address yet' },
     },
     {
       desc: 'says there is no route for a pod address that falls into the node’s blackhole',

@@ -164,3 +164,67 @@ describe('inSubnet', () => {
       assert.equal(inSubnet(...c.input), c.want));
   }
 });
+
+/**
+ * `ip -j -6 route show table main` on a dual-stack Calico node: a /128 host route per pod (printed
+ * without /len), the node's own /122 block as a blackhole, another node's block via its address,
+ * the LAN prefix, a bridge's prefix, fe80::/64 on every link, and the default via the router's
+ * link-local address.
+ */
+const NODE_ROUTES6 = JSON.stringify([
+  { dst: '2001:db8:1::5', dev: 'cali1a2b3c4d5e6', metric: 1024, flags: [], pref: 'medium' },
+  { type: 'blackhole', dst: '2001:db8:1::/122', dev: 'lo', protocol: 'bird', metric: 1024, flags: [] },
+  { dst: '2001:db8:1::40/122', gateway: '2001:db8:4::21', dev: 'eth0', protocol: 'bird', flags: [] },
+  { dst: '2001:db8:4::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: '2001:db8:244::/64', dev: 'cni0', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'fe80::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'fe80::/64', dev: 'cali1a2b3c4d5e6', protocol: 'kernel', metric: 256, flags: [] },
+  { dst: 'default', gateway: 'fe80::1', dev: 'eth0', protocol: 'ra', metric: 1024, flags: [] },
+]);
+
+describe('lookupRoute for IPv6', () => {
+  const routes = [...parseRoutes(NODE_ROUTES), ...parseRoutes(NODE_ROUTES6, 6)];
+  const cases: Array<{ desc: string; input: string; want: Partial<Route> }> = [
+    {
+      desc: 'a Calico pod is found by its /128 host route, not its block’s blackhole',
+      input: '2001:db8:1::5',
+      want: { dst: '2001:db8:1::5', dev: 'cali1a2b3c4d5e6' },
+    },
+    {
+      desc: 'the rest of the node’s block is the blackhole',
+      input: '2001:db8:1::6',
+      want: { type: 'blackhole' },
+    },
+    {
+      desc: 'another node’s block goes via that node',
+      input: '2001:db8:1::41',
+      want: { gateway: '2001:db8:4::21' },
+    },
+    { desc: 'a bridge pod is found by the bridge’s prefix', input: '2001:db8:244::9', want: { dev: 'cni0' } },
+    {
+      desc: 'anything else takes the IPv6 default route, never the IPv4 one',
+      input: '2001:db8:99::1',
+      want: { dst: 'default', gateway: 'fe80::1', family: 6 },
+    },
+  ];
+  for (const c of cases) {
+    it(c.desc, () => {
+      const r = lookupRoute(routes, c.input);
+      assert.ok(r, 'no route found');
+      for (const [k, v] of Object.entries(c.want)) assert.equal(r[k as keyof Route], v, k);
+    });
+  }
+
+  it('never answers an IPv4 address with an IPv6 route, or the other way round', () => {
+    assert.equal(lookupRoute(routes, '8.8.8.8')?.gateway, '192.168.1.1');
+    assert.equal(lookupRoute(parseRoutes(NODE_ROUTES6, 6), '8.8.8.8'), undefined);
+    assert.equal(lookupRoute(parseRoutes(NODE_ROUTES), '2001:db8:1::5'), undefined);
+  });
+
+  it('says an IPv6 address is in its prefix and never in an IPv4 subnet', () => {
+    assert.ok(inSubnet('2001:db8:4::11', '2001:db8:4::/64'));
+    assert.ok(!inSubnet('2001:db8:5::11', '2001:db8:4::/64'));
+    assert.ok(!inSubnet('2001:db8:4::11', '0.0.0.0/0'));
+    assert.ok(!inSubnet('192.168.1.5', '::/0'));
+  });
+});

@@ -16,24 +16,26 @@ describe('podToSpec', () => {
     assert.deepEqual(d, { key: 'home/ha', name: 'home/ha', addresses: ['10.1.2.3'], options: DEFAULTS });
   });
 
-  it('keeps only the IPv4 addresses of a dual-stack pod', () => {
-    const p = pod('ha', { annotations: on, ip: 'fd00::5' });
-    p.status!.podIPs = [{ ip: 'fd00::5' }, { ip: '10.1.2.4' }];
+  it('keeps both addresses of a dual-stack pod, IPv4 first, IPv6 in canonical form', () => {
+    const p = pod('ha', { annotations: on, ip: '2001:0db8::0005' });
+    p.status!.podIPs = [{ ip: '2001:0db8::0005' }, { ip: '10.1.2.4' }];
     assert.deepEqual(podToSpec(p, DEFAULTS), {
       key: 'home/ha',
       name: 'home/ha',
-      addresses: ['10.1.2.4'],
+      addresses: ['10.1.2.4', '2001:db8::5'],
       options: DEFAULTS,
     });
+  });
+
+  it('serves an IPv6-only pod', () => {
+    const d = podToSpec(pod('v6', { annotations: on, ip: 'fd00::9' }), DEFAULTS);
+    assert.deepEqual(d, { key: 'home/v6', name: 'home/v6', addresses: ['fd00::9'], options: DEFAULTS });
   });
 
   it('skips a pod that did not opt in', () => assert.equal(skipOf(pod('x')), 'not-opted-in'));
 
   it('skips a pod that has no address yet', () =>
-    assert.equal(skipOf(pod('x', { annotations: on, ip: '' })), 'no-ipv4-address'));
-
-  it('skips an IPv6-only pod', () =>
-    assert.equal(skipOf(pod('x', { annotations: on, ip: 'fd00::9' })), 'no-ipv4-address'));
+    assert.equal(skipOf(pod('x', { annotations: on, ip: '' })), 'no-address'));
 
   it('skips a hostNetwork pod, whose address is the node’s', () => {
     const p = pod('x', { annotations: on });
