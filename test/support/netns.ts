@@ -16,6 +16,16 @@
  *   Routed Calico pods: 198.19.k.(10+i)/32; every device routes 198.19.k.0/24 via node k (what BGP does).
  *   Flannel: bridge `cni0` 198.19.1.1/24 on node1, pods 198.19.1.(10+i)/24, masqueraded to node1 for
  *   unicast; devices have no route to 198.19.1.0/24.
+ *
+ * IPv6, with `ipv6: true` (documentation space 2001:db8::/32 and link-locals only; the IPv4 numbers
+ * reappear as the last group, written in hex digits, so dev1 is 198.18.4.11 and 2001:db8:4::11):
+ *   LAN 2001:db8:4::/64, gateway 2001:db8:4::1 (a route target only), node k 2001:db8:4::(1+k),
+ *   device i 2001:db8:4::(10+i), LAN-addressed Calico pods 2001:db8:4::(100 + 10(k-1) + i) (proxy NDP
+ *   on lan0). Routed Calico pods 2001:db8:19:k::(10+i)/128, each device routing 2001:db8:19:k::/64
+ *   via node k. Calico pods: a /128 on eth0 and `default via fe80::ecee:eeff:feee:eeee` (the host
+ *   end's link-local address from its fixed MAC, as Calico's CNI plugin sets it), a /128 host route
+ *   on the host end. Flannel: cni0 2001:db8:19:1::1/64, pods 2001:db8:19:1::(10+i)/64, masqueraded.
+ *   DAD is off in every namespace, so addresses are usable at once.
  */
 import { spawn as spawnChild, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -28,7 +38,19 @@ export const CALICO_MAC = 'ee:ee:ee:ee:ee:ee';
 export const FLANNEL_CIDR = '198.19.1.0/24';
 export const FLANNEL_GATEWAY = '198.19.1.1';
 
+export const LAN_CIDR6 = '2001:db8:4::/64';
+export const LAN_GATEWAY6 = '2001:db8:4::1';
+/** The link-local address of a Calico host end (EUI-64 of ee:ee:ee:ee:ee:ee): the pods' gateway. */
+export const CALICO_GATEWAY6 = 'fe80::ecee:eeff:feee:eeee';
+export const FLANNEL_CIDR6 = '2001:db8:19:1::/64';
+export const FLANNEL_GATEWAY6 = '2001:db8:19:1::1';
+
 export const nodeAddress = (k: number): string => `198.18.4.${1 + k}`;
+export const nodeAddress6 = (k: number): string => `2001:db8:4::${1 + k}`;
+export const deviceAddress6 = (i: number): string => `2001:db8:4::${10 + i}`;
+export const lanPodAddress6 = (k: number, i: number): string => `2001:db8:4::${100 + 10 * (k - 1) + i}`;
+export const routedPodAddress6 = (k: number, i: number): string => `2001:db8:19:${k}::${10 + i}`;
+export const routedPodCidr6 = (k: number): string => `2001:db8:19:${k}::/64`;
 export const deviceAddress = (i: number): string => `198.18.4.${10 + i}`;
 export const lanPodAddress = (k: number, i: number): string => `198.18.4.${100 + 10 * (k - 1) + i}`;
 export const routedPodAddress = (k: number, i: number): string => `198.19.${k}.${10 + i}`;
@@ -372,6 +394,8 @@ export interface Device {
   ns: string;
   short: string;
   address: string;
+  /** With `ipv6: true`: the device's global IPv6 address (it also has a link-local one). */
+  address6?: string;
   /** The device's LAN interface, `eth0`. */
   lanIf: 'eth0';
 }
@@ -380,6 +404,8 @@ export interface Pod {
   ns: string;
   short: string;
   address: string;
+  /** With `ipv6: true`: the pod's global IPv6 address. */
+  address6?: string;
   /** Host-side end of the pod's veth, in the node namespace (`cali…` or `veth…`). */
   hostIf: string;
   node: number;
@@ -391,15 +417,34 @@ export interface Node {
   short: string;
   lanIf: 'lan0';
   address: string;
+  address6?: string;
   pods: Pod[];
 }
 
 /** A LAN (switch `br0` in namespace `lan`), devices and nodes on it. The CNI flavours add pods. */
 export abstract class LanBed extends Bed {
   readonly lanCidr = LAN_CIDR;
+  /** Whether the bed also carries IPv6 (global addresses and routes; see the address plan). */
+  ipv6 = false;
   readonly devices: Device[] = [];
   readonly nodes: Node[] = [];
   private generation = 0;
+
+  /** Every namespace of an IPv6 bed: no DAD wait (addresses usable at once), no router
+   *  advertisements taken from anyone. */
+  override async addNs(short: string): Promise<string> {
+    const name = await super.addNs(short);
+    if (this.ipv6)
+      await this.sysctl(name, {
+        'net.ipv6.conf.all.accept_dad': 0,
+        'net.ipv6.conf.default.accept_dad': 0,
+        'net.ipv6.conf.all.accept_ra': 0,
+        'net.ipv6.conf.default.accept_ra': 0,
+        'net.ipv6.conf.all.disable_ipv6': 0,
+        'net.ipv6.conf.default.disable_ipv6': 0,
+      });
+    return name;
+  }
 
   protected async buildLan(devices: number, nodes: number): Promise<void> {
     if (nodes < 1 || nodes > 8)
@@ -432,8 +477,10 @@ export abstract class LanBed extends Bed {
     await this.addNs(short);
     await this.plugIntoLan(short, 'eth0', short);
     await this.ip(short, ['addr', 'add', `${address}/24`, 'dev', 'eth0']);
+    const address6 = this.ipv6 ? deviceAddress6(i) : undefined;
+    if (address6) await this.ip(short, ['-6', 'addr', 'add', `${address6}/64`, 'dev', 'eth0', 'nodad']);
     await this.ip(short, ['link', 'set', 'eth0', 'up']);
-    this.devices.push({ ns: this.ns(short), short, address, lanIf: 'eth0' });
+    this.devices.push({ ns: this.ns(short), short, address, address6, lanIf: 'eth0' });
   }
 
   private async addNode(k: number): Promise<void> {
@@ -442,12 +489,16 @@ export abstract class LanBed extends Bed {
     await this.addNs(short);
     // Forwarding first: links created afterwards inherit it from conf.default.
     await this.sysctl(short, { 'net.ipv4.ip_forward': 1 });
+    if (this.ipv6) await this.sysctl(short, { 'net.ipv6.conf.all.forwarding': 1 });
     await this.plugIntoLan(short, 'lan0', short);
     await this.ip(short, ['addr', 'add', `${address}/24`, 'dev', 'lan0']);
+    const address6 = this.ipv6 ? nodeAddress6(k) : undefined;
+    if (address6) await this.ip(short, ['-6', 'addr', 'add', `${address6}/64`, 'dev', 'lan0', 'nodad']);
     await this.ip(short, ['link', 'set', 'lan0', 'up']);
     // Nobody holds the gateway; the route must exist because proxy ARP for 169.254.1.1 needs it.
     await this.ip(short, ['route', 'add', 'default', 'via', LAN_GATEWAY, 'dev', 'lan0']);
-    this.nodes.push({ ns: this.ns(short), short, lanIf: 'lan0', address, pods: [] });
+    if (address6) await this.ip(short, ['-6', 'route', 'add', 'default', 'via', LAN_GATEWAY6, 'dev', 'lan0']);
+    this.nodes.push({ ns: this.ns(short), short, lanIf: 'lan0', address, address6, pods: [] });
   }
 
   protected node(k: number): Node {
@@ -470,8 +521,10 @@ export abstract class LanBed extends Bed {
 
   /** Address pod i of node k gets. */
   protected abstract podAddress(k: number, i: number): string;
+  /** Its IPv6 address, on an IPv6 bed. */
+  protected abstract podAddress6(k: number, i: number): string;
   /** Creates the pod's veth and configures both ends; returns the host-side name. */
-  protected abstract wirePod(node: Node, podNs: string, address: string): Promise<string>;
+  protected abstract wirePod(node: Node, podNs: string, address: string, address6?: string): Promise<string>;
   /** Extra node-side set-up done once per pod (not again on restart). */
   protected async onPodAdded(_node: Node, _pod: Pod): Promise<void> {}
 
@@ -481,9 +534,10 @@ export abstract class LanBed extends Bed {
     const index = node.pods.length + 1;
     const short = `n${k}p${index}`;
     const address = this.podAddress(k, index);
+    const address6 = this.ipv6 ? this.podAddress6(k, index) : undefined;
     await this.addNs(short);
-    const hostIf = await this.wirePod(node, short, address);
-    const pod: Pod = { ns: this.ns(short), short, address, hostIf, node: k, index };
+    const hostIf = await this.wirePod(node, short, address, address6);
+    const pod: Pod = { ns: this.ns(short), short, address, address6, hostIf, node: k, index };
     node.pods.push(pod);
     await this.onPodAdded(node, pod);
     return pod;
@@ -496,7 +550,7 @@ export abstract class LanBed extends Bed {
   async restartPod(k: number, i: number): Promise<Pod> {
     const pod = this.pod(k, i);
     await this.ip(pod.ns, ['link', 'del', 'eth0']); // deletes both ends of the pair
-    pod.hostIf = await this.wirePod(this.node(k), pod.ns, pod.address);
+    pod.hostIf = await this.wirePod(this.node(k), pod.ns, pod.address, pod.address6);
     return pod;
   }
 
@@ -526,6 +580,8 @@ export interface CalicoBedOptions {
   devices: number;
   /** 'lan': pods in the LAN subnet, proxy-ARPed on lan0 (our IPAM). 'routed': 198.19.k.0/24 via node k (BGP). */
   podAddressing: 'lan' | 'routed';
+  /** Also give everything IPv6 (see the address plan at the top). */
+  ipv6?: boolean;
 }
 
 export class CalicoBed extends LanBed {
@@ -540,7 +596,11 @@ export class CalicoBed extends LanBed {
     return lanPodAddress(k, i);
   }
 
-  protected async wirePod(node: Node, podNs: string, address: string): Promise<string> {
+  protected podAddress6(k: number, i: number): string {
+    return this.podAddressing === 'routed' ? routedPodAddress6(k, i) : lanPodAddress6(k, i);
+  }
+
+  protected async wirePod(node: Node, podNs: string, address: string, address6?: string): Promise<string> {
     const hostIf = this.hostIfName('cali', podNs);
     await this.veth('eth0', podNs, hostIf, node.ns);
     // Host end, as the Calico CNI plugin and Felix leave it: fixed MAC, no IPv4 address, proxy ARP
@@ -560,6 +620,18 @@ export class CalicoBed extends LanBed {
     await this.ip(podNs, ['link', 'set', 'eth0', 'up']);
     await this.ip(podNs, ['route', 'add', CALICO_GATEWAY, 'dev', 'eth0', 'scope', 'link']);
     await this.ip(podNs, ['route', 'add', 'default', 'via', CALICO_GATEWAY, 'dev', 'eth0', 'onlink']);
+    if (address6) {
+      // IPv6 as Calico's CNI plugin and Felix leave it: a /128 on the pod's eth0, the default route
+      // via the host end's own link-local address, a /128 host route, proxy NDP and forwarding on
+      // the host end. The host end's link-local address comes from its fixed MAC (EUI-64).
+      await this.sysctl(node.ns, {
+        [`net.ipv6.conf.${hostIf}.proxy_ndp`]: 1,
+        [`net.ipv6.conf.${hostIf}.forwarding`]: 1,
+      });
+      await this.ip(node.ns, ['-6', 'route', 'add', `${address6}/128`, 'dev', hostIf]);
+      await this.ip(podNs, ['-6', 'addr', 'add', `${address6}/128`, 'dev', 'eth0', 'nodad']);
+      await this.ip(podNs, ['-6', 'route', 'add', 'default', 'via', CALICO_GATEWAY6, 'dev', 'eth0']);
+    }
     return hostIf;
   }
 
@@ -567,18 +639,27 @@ export class CalicoBed extends LanBed {
     // LAN-addressed pods: the node answers ARP for them on the LAN, as our IPAM will do.
     if (this.podAddressing === 'lan')
       await this.ip(node.ns, ['neigh', 'add', 'proxy', pod.address, 'dev', 'lan0']);
+    // The same for IPv6: proxy NDP on the LAN link answers neighbour solicitations for the pod.
+    if (this.podAddressing === 'lan' && pod.address6) {
+      await this.sysctl(node.ns, { 'net.ipv6.conf.lan0.proxy_ndp': 1 });
+      await this.ip(node.ns, ['-6', 'neigh', 'add', 'proxy', pod.address6, 'dev', 'lan0']);
+    }
   }
 
   /** Routes every device needs to reach routed pods (what BGP would have taught the LAN router). */
   private async routeDevicesToPods(): Promise<void> {
     if (this.podAddressing !== 'routed') return;
     for (const dev of this.devices)
-      for (const [n, node] of this.nodes.entries())
+      for (const [n, node] of this.nodes.entries()) {
         await this.ip(dev.ns, ['route', 'add', routedPodCidr(n + 1), 'via', node.address]);
+        if (node.address6)
+          await this.ip(dev.ns, ['-6', 'route', 'add', routedPodCidr6(n + 1), 'via', node.address6]);
+      }
   }
 
   static create(opts: CalicoBedOptions): Promise<CalicoBed> {
     const bed = new CalicoBed(opts.podAddressing);
+    bed.ipv6 = opts.ipv6 ?? false;
     return built(bed, async () => {
       await bed.buildLan(opts.devices, opts.nodes ?? 1);
       await bed.buildPods(opts.podsPerNode);
@@ -597,6 +678,8 @@ export const calicoBed = (opts: CalicoBedOptions): Promise<CalicoBed> => CalicoB
 export interface FlannelBedOptions {
   podsPerNode: number;
   devices: number;
+  /** Also give everything IPv6 (see the address plan at the top). */
+  ipv6?: boolean;
 }
 
 /** Unicast from the pod subnet leaves as the node; multicast and broadcast are never rewritten. */
@@ -605,6 +688,16 @@ table ip lr-flannel {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr ${FLANNEL_CIDR} ip daddr != { ${FLANNEL_CIDR}, 224.0.0.0/4, 255.255.255.255 } masquerade
+  }
+}
+`;
+
+/** The same for IPv6 on an IPv6 bed (NAT66, as flannel's ip6 masquerade rules do). */
+const FLANNEL_NAT6 = `
+table ip6 lr-flannel6 {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip6 saddr ${FLANNEL_CIDR6} ip6 daddr != { ${FLANNEL_CIDR6}, ff00::/8 } masquerade
   }
 }
 `;
@@ -618,15 +711,22 @@ export class FlannelBed extends LanBed {
     return `198.19.1.${10 + i}`;
   }
 
+  protected podAddress6(_k: number, i: number): string {
+    return `2001:db8:19:1::${10 + i}`;
+  }
+
   private async buildBridge(): Promise<void> {
     const node = this.node(1);
     await this.ip(node.ns, ['link', 'add', 'cni0', 'type', 'bridge']); // kernel defaults, as the bridge plugin leaves it
     await this.ip(node.ns, ['addr', 'add', `${FLANNEL_GATEWAY}/24`, 'dev', 'cni0']);
+    if (this.ipv6)
+      await this.ip(node.ns, ['-6', 'addr', 'add', `${FLANNEL_GATEWAY6}/64`, 'dev', 'cni0', 'nodad']);
     await this.ip(node.ns, ['link', 'set', 'cni0', 'up']);
     await this.exec(node.ns, ['nft', '-f', '-'], { input: FLANNEL_NAT });
+    if (this.ipv6) await this.exec(node.ns, ['nft', '-f', '-'], { input: FLANNEL_NAT6 });
   }
 
-  protected async wirePod(node: Node, podNs: string, address: string): Promise<string> {
+  protected async wirePod(node: Node, podNs: string, address: string, address6?: string): Promise<string> {
     const hostIf = this.hostIfName('veth', podNs);
     await this.veth('eth0', podNs, hostIf, node.ns);
     await this.ip(node.ns, ['link', 'set', hostIf, 'master', 'cni0', 'up']);
@@ -635,11 +735,16 @@ export class FlannelBed extends LanBed {
     await this.ip(podNs, ['addr', 'add', `${address}/24`, 'dev', 'eth0']);
     await this.ip(podNs, ['link', 'set', 'eth0', 'up']);
     await this.ip(podNs, ['route', 'add', 'default', 'via', FLANNEL_GATEWAY, 'dev', 'eth0']);
+    if (address6) {
+      await this.ip(podNs, ['-6', 'addr', 'add', `${address6}/64`, 'dev', 'eth0', 'nodad']);
+      await this.ip(podNs, ['-6', 'route', 'add', 'default', 'via', FLANNEL_GATEWAY6, 'dev', 'eth0']);
+    }
     return hostIf;
   }
 
   static create(opts: FlannelBedOptions): Promise<FlannelBed> {
     const bed = new FlannelBed();
+    bed.ipv6 = opts.ipv6 ?? false;
     return built(bed, async () => {
       await bed.buildLan(opts.devices, 1);
       await bed.buildBridge();
