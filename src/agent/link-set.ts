@@ -23,8 +23,10 @@ export class LinkSet implements Emitter {
     private readonly onLinkGone: () => void,
   ) {}
 
-  send(link: InterfaceName, packet: Buffer, dst: IPv4Address): void {
-    this.links.get(link)?.send(packet, dst);
+  /** False when the packet was not queued (no such link, or the addon dropped it). */
+  send(link: InterfaceName, packet: Buffer, _dst: IPv4Address): boolean {
+    // The packet carries its destination in its IPv4 header (IP_HDRINCL).
+    return this.links.get(link)?.send(packet) ?? false;
   }
 
   mtu(link: InterfaceName): number {
@@ -35,10 +37,11 @@ export class LinkSet implements Emitter {
   open(name: InterfaceName, use: LinkUse): RawLink {
     const link = new RawLink(
       name,
-      // A bridge port is only sent on: what it hears is the bridge's business (and arrives on the
-      // bridge device too), so it never reaches the engine.
-      use.receive ? (buf) => this.onPacket(buf, name) : () => undefined,
+      (buf) => this.onPacket(buf, name),
       (err, failed) => this.onError(err, failed),
+      // A bridge port is only sent on: what it hears is the bridge's business (and arrives on the
+      // bridge device too), so its socket receives nothing at all.
+      { receive: use.receive },
     );
     try {
       for (const g of use.groups) link.join(g);

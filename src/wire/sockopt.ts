@@ -1,4 +1,4 @@
-// Linux socket option numbers the raw-socket package does not export (from <linux/in.h>,
+// Linux socket option numbers and values for the native socket layer (from <linux/in.h>,
 // <asm-generic/socket.h>). They are ABI: identical on x86_64 and arm64.
 export const SOL_SOCKET = 1;
 export const SO_BROADCAST = 6;

@@ -1,20 +1,15 @@
 // What can be checked of the container image without a Docker engine: the Dockerfile is parsed
 // stage by stage, and every file it copies is traced to the build context (the repository, less
-// .dockerignore) or to the stage that makes it. The native module's prebuilds for both target
-// architectures are checked with node-gyp-build's own resolver and the binaries' ELF headers.
+// .dockerignore) or to the stage that makes it. (Our socket addon is compiled from source on the
+// target platform; test/unit/wire/native-build.test.ts checks the binary.)
 
 import { strict as assert } from 'node:assert';
-import { execFileSync } from 'node:child_process';
-import { existsSync, openSync, readFileSync, readSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DOCKERFILE = join(ROOT, 'docker', 'Dockerfile');
-const RAW_SOCKET = join(ROOT, 'node_modules', '@neuralegion', 'raw-socket');
-
-/** Node's module ABI (process.versions.modules) per major version, for the prebuild file names. */
-const NODE_ABI: Record<string, string> = { '20': '115', '22': '127', '24': '137' };
 
 // ---------------------------------------------------------------------------------------------
 // A small Dockerfile reader: enough of the syntax for this Dockerfile, strict where it matters.
@@ -241,19 +236,6 @@ function filesUnder(rel: string): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-function elfMachine(file: string): { class64: boolean; machine: number } {
-  const fd = openSync(file, 'r');
-  try {
-    const header = Buffer.alloc(20);
-    readSync(fd, header, 0, 20, 0);
-    assert.deepEqual([...header.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${file} is an ELF file`);
-    assert.equal(header[5], 1, `${file} is little-endian`);
-    return { class64: header[4] === 2, machine: header.readUInt16LE(18) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
 describe('the Docker build context (docker/Dockerfile, .dockerignore)', function () {
   let stages: Stage[];
   let final: Stage;
@@ -440,48 +422,4 @@ describe('the Docker build context (docker/Dockerfile, .dockerignore)', function
     assert.match(text, /NET_RAW/);
     assert.match(text, /NET_ADMIN/);
   });
-});
-
-describe('@neuralegion/raw-socket prebuilds for the image’s Node (22, ABI 127)', function () {
-  const abi = NODE_ABI['22'];
-  const targets = [
-    { arch: 'x64', dir: 'linux-x64', file: `@neuralegion+raw-socket.abi${abi}.glibc.node`, machine: 62 }, // EM_X86_64
-    { arch: 'arm64', dir: 'linux-arm64', file: `@neuralegion+raw-socket.abi${abi}.armv8.node`, machine: 183 }, // EM_AARCH64
-  ];
-
-  it('runs these tests on Node 22, so the resolver below looks for ABI 127', function () {
-    assert.equal(
-      process.versions.node.split('.')[0],
-      '22',
-      'run with npx (node_modules/.bin/node is Node 22)',
-    );
-    assert.equal(process.versions.modules, abi);
-  });
-
-  for (const t of targets) {
-    it(`ships a ${t.dir} glibc binary for ABI ${abi}, built for that CPU`, function () {
-      const path = join(RAW_SOCKET, 'prebuilds', t.dir, t.file);
-      assert.ok(existsSync(path), `${path} exists`);
-      assert.deepEqual(elfMachine(path), { class64: true, machine: t.machine });
-    });
-
-    it(`is what node-gyp-build loads on linux/${t.arch} (Debian, glibc)`, function () {
-      const resolved = execFileSync(
-        process.execPath,
-        ['-e', "process.stdout.write(require('node-gyp-build').resolve(process.argv[1]))", RAW_SOCKET],
-        {
-          cwd: RAW_SOCKET,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            npm_config_arch: t.arch,
-            npm_config_platform: 'linux',
-            LIBC: 'glibc',
-            PREBUILDS_ONLY: '1',
-          },
-        },
-      );
-      assert.equal(resolved, join(RAW_SOCKET, 'prebuilds', t.dir, t.file));
-    });
-  }
 });
