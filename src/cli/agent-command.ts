@@ -58,6 +58,7 @@ export function agentCommand(program: Command): void {
         const { kubeSourceFor } = await import('./kube-wiring.js');
         sources.push(await kubeSourceFor(config, log));
       }
+      const ipam = config.ipam ? (await import('./ipam-wiring.js')).ipamFor(config, log, sources) : undefined;
       if (sources.length === 0)
         log.warn('no pods to relay for: give --pod ADDRESS, a `pods:` list, or --kubernetes');
       const agent = new Agent(config, sources, log);
@@ -70,6 +71,7 @@ export function agentCommand(program: Command): void {
         // Leave nothing behind that cuts pods off; exit even if a close hangs.
         setTimeout(() => process.exit(0), 900).unref();
         await extras.stopServices();
+        await ipam?.stop();
         await agent.stop();
         process.exit(0);
       };
@@ -77,7 +79,9 @@ export function agentCommand(program: Command): void {
       process.on('SIGINT', () => void stop('SIGINT'));
       agent.preflight();
       // Probes first: /healthz answers while the agent starts; /readyz says 503 until it is ready.
-      await extras.startServices(agent, log);
+      await extras.startServices(agent, log, ipam);
+      // The IPAM first: ADDs for pods must not wait for the reflector's sockets.
+      await ipam?.start();
       await agent.start();
     });
 }

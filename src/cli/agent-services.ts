@@ -3,6 +3,7 @@
 import type { Agent } from '../agent/agent.js';
 import { ControlServer } from '../control/server.js';
 import type { ControlSource } from '../control/types.js';
+import type { IpamService } from '../ipam/service.js';
 import type { Logger } from '../log/logger.js';
 
 const RETRY_MS = 5000;
@@ -37,11 +38,15 @@ function keepTrying(what: string, log: Logger, open: () => Promise<void>): Promi
   return attempt();
 }
 
-export async function startServices(agent: Agent, log: Logger): Promise<void> {
+export async function startServices(agent: Agent, log: Logger, ipam?: IpamService): Promise<void> {
   const source: ControlSource = agent;
   const { controlSocket, metricsAddress } = agent.config;
   if (controlSocket) {
-    const control = new ControlServer(source, { path: controlSocket, log });
+    const control = new ControlServer(source, {
+      path: controlSocket,
+      log,
+      ipam: ipam && (() => ipam.listing()),
+    });
     await keepTrying('control socket', log, async () => {
       await control.listen();
       stops.push(() => control.close());
@@ -52,6 +57,7 @@ export async function startServices(agent: Agent, log: Logger): Promise<void> {
     const { createMetricsRegistry } = await import('../metrics/collectors.js');
     const { MetricsServer, readinessOf } = await import('../metrics/server.js');
     const registry = createMetricsRegistry(agent);
+    if (ipam) (await import('../ipam/metrics-registry.js')).registerIpamMetrics(registry, ipam.metrics);
     const metrics = new MetricsServer(registry, readinessOf(agent), { address: metricsAddress, log });
     await keepTrying('metrics server', log, async () => {
       await metrics.listen();

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { PrivilegeError } from '../wire/raw-link.js';
 import { agentCommand } from './agent-command.js';
+import { ipamCommands } from './ipam-command.js';
 import { controlCommands } from './tail-command.js';
 
 const program = new Command();
@@ -17,6 +18,7 @@ program
   .showHelpAfterError('(add --help for usage)');
 agentCommand(program);
 controlCommands(program);
+ipamCommands(program);
 
 try {
   await program.parseAsync(process.argv);

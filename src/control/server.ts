@@ -22,6 +22,8 @@ export interface ControlServerOptions {
   maxBacklog?: number;
   /** How long a client may take to send its request line. */
   requestTimeoutMs?: number;
+  /** `ipam list`: the IPAM's allocations and free counts, when the agent runs one. */
+  ipam?: () => Promise<unknown>;
 }
 
 export class ControlServerError extends Error {}
@@ -136,6 +138,15 @@ export class ControlServer {
       socket.end(JSON.stringify(buildStatus(this.source, this.hub.size)) + '\n');
       return;
     }
+    if (cmd === 'ipam') {
+      const listing = this.opts.ipam;
+      if (!listing) return this.refuse(socket, 'this agent runs no IPAM (its config has no ipam: section)');
+      listing().then(
+        (l) => socket.end(JSON.stringify({ type: 'ipam', ...(l as object) }) + '\n'),
+        (err: Error) => this.refuse(socket, `the IPAM could not answer: ${err.message}`),
+      );
+      return;
+    }
     if (cmd === 'tail') {
       let filter;
       try {
@@ -151,7 +162,7 @@ export class ControlServer {
       this.opts.log?.debug('tail client connected', { filter });
       return;
     }
-    this.refuse(socket, `unknown cmd ${JSON.stringify(cmd)} (known: status, tail)`);
+    this.refuse(socket, `unknown cmd ${JSON.stringify(cmd)} (known: status, tail, ipam)`);
   }
 
   private refuse(socket: net.Socket, message: string): void {

@@ -1,0 +1,283 @@
+// The IPAM inside the agent: wires the store, the pool provider, the CNI verbs, the shim's socket,
+// the release spool and the LAN side's hooks together. Holds no decisions of its own.
+import { stat } from 'node:fs/promises';
+import type { IpamConfig, IPv4Address, PodOptions } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import type { PodSink, PodSource, PodSpec } from '../pods/types.js';
+import { exclusion, freeCount } from './allocator.js';
+import { handle, type PodAnnotationLookup, type Reply } from './cni/verbs.js';
+import { FileDelegations } from './delegations.js';
+import { IpamMetrics } from './metrics.js';
+import { PoolProvider } from './pool-provider.js';
+import { FileReleaseSpool } from './release-spool.js';
+import { IpamServer } from './server.js';
+import { delegatedDir, spoolDir } from './shim-dirs.js';
+import type { ShimRequest } from './shim-protocol.js';
+import { FileStore } from './store/file-store.js';
+import type { IpamStore } from './store/types.js';
+import {
+  NO_ANNOUNCER,
+  NO_GUARD,
+  podKey,
+  type AddressGuard,
+  type AddressProvider,
+  type Allocation,
+  type Announcer,
+} from './types.js';
+
+export interface IpamServiceOptions {
+  config: IpamConfig;
+  log: Logger;
+  /** This node's own address on the LAN link (the default gateway, and never a pod's). */
+  nodeAddress: () => Promise<IPv4Address | undefined>;
+  nodeName?: string;
+  guard?: AddressGuard;
+  announcer?: Announcer;
+  /** The pod watch's view of annotations; undefined without Kubernetes. */
+  pods?: PodAnnotationLookup;
+  /** A store other than the file store (issue 11 passes the Kubernetes store). */
+  store?: IpamStore;
+  /** A provider other than the pool (issue 12 passes the DHCP client). */
+  provider?: (store: IpamStore) => AddressProvider;
+  metrics?: IpamMetrics;
+  /** How often the spool is looked at again (a DEL spooled while this agent was starting). */
+  spoolRescanMs?: number;
+}
+
+export interface IpamListing {
+  allocations: Allocation[];
+  delegated: Array<{ containerId: string; ifname: string }>;
+  free: number;
+  size: number;
+  held: Array<{ address: IPv4Address; by: string; until: string }>;
+}
+
+export class IpamService {
+  store!: IpamStore;
+  provider!: AddressProvider;
+  readonly metrics: IpamMetrics;
+  private server?: IpamServer;
+  private gateway?: IPv4Address;
+  private nodeAddress?: IPv4Address;
+  private readonly delegations: FileDelegations;
+  private readonly spool: FileReleaseSpool;
+  private spoolTimer?: NodeJS.Timeout;
+  private socketIno?: number;
+  private readonly log: Logger;
+  /** Pods served with podDefaults when there is no Kubernetes: one per allocation. */
+  readonly podSource: AllocationPodSource;
+
+  constructor(
+    private readonly o: IpamServiceOptions,
+    podDefaults: PodOptions,
+  ) {
+    this.log = o.log.child({ component: 'ipam' });
+    this.metrics = o.metrics ?? new IpamMetrics();
+    this.delegations = new FileDelegations(delegatedDir(o.config.socket));
+    this.spool = new FileReleaseSpool(spoolDir(o.config.socket));
+    this.podSource = new AllocationPodSource(podDefaults);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.o.config;
+    this.nodeAddress = await this.o.nodeAddress();
+    this.gateway = cfg.gateway === 'node' ? this.nodeAddress : cfg.gateway;
+    if (cfg.gateway === 'node' && !this.gateway)
+      this.log.warn('the LAN link has no IPv4 address yet: results carry no gateway (ptp needs one)');
+    if (cfg.store.kind === 'file') {
+      const fs = await FileStore.open({ directory: cfg.store.directory, node: this.o.nodeName });
+      for (const w of fs.warnings) this.log.warn(w.message, { otherNode: w.other });
+      this.store = this.o.store ?? fs;
+    } else if (this.o.store) this.store = this.o.store;
+    else throw new Error(`ipam.store ${cfg.store.kind} is not available in this build`);
+    const reserved = [this.gateway, this.nodeAddress].filter((a): a is string => !!a);
+    const announcer = this.o.announcer ?? NO_ANNOUNCER;
+    this.provider =
+      this.o.provider?.(this.store) ??
+      new PoolProvider({
+        config: cfg,
+        store: this.store,
+        guard: this.o.guard ?? NO_GUARD,
+        announcer,
+        reserved,
+        events: {
+          conflict: (address, by) => {
+            this.metrics.conflicts.inc();
+            this.log.warn('address answered before assignment; skipped and held back', { address, by });
+          },
+        },
+      });
+    const live = await this.store.list();
+    await announcer
+      .reconcile(live)
+      .catch((err) => this.log.error('reconcile failed', { error: String(err) }));
+    for (const a of live) this.podSource.assigned(a);
+    this.server = new IpamServer(
+      cfg.socket,
+      (req) => this.call(req),
+      (message, err) => this.log.error(message, { error: String((err as Error)?.message ?? err) }),
+    );
+    await this.server.listen();
+    this.socketIno = (await stat(cfg.socket)).ino;
+    await this.replaySpool();
+    this.spoolTimer = setInterval(() => void this.replaySpool(), this.o.spoolRescanMs ?? 10_000);
+    this.spoolTimer.unref();
+    await this.updateGauges();
+    this.log.info('ipam listening', {
+      socket: cfg.socket,
+      subnet: cfg.subnet.text,
+      ranges: cfg.ranges.map((r) => r.text),
+      gateway: this.gateway,
+      allocations: live.length,
+      store: cfg.store.kind === 'file' ? cfg.store.directory : cfg.store.kind,
+    });
+  }
+
+  /** Carries out the DELs the shim recorded while the agent was down. */
+  private async replaySpool(): Promise<void> {
+    for (const p of await this.spool.pending()) {
+      const reply = await this.call(p.request, true);
+      if (reply.kind === 'reply' && reply.code === 0) {
+        await this.spool.done(p);
+        this.log.info('release recorded while the agent was down carried out', {
+          owner: `${p.owner.containerId}/${p.owner.ifname}`,
+        });
+      } else
+        this.log.warn('recorded release failed; keeping it', {
+          owner: p.owner,
+          reply: reply.kind === 'reply' ? reply.stdout : reply.plugin,
+        });
+    }
+  }
+
+  /** One CNI call from the shim (or a replayed DEL). */
+  async call(req: ShimRequest, replay = false): Promise<Reply> {
+    const started = performance.now();
+    const command = req.env.CNI_COMMAND ?? '';
+    const before =
+      command === 'ADD' || command === 'DEL' || command === 'GC' ? await this.store.list() : undefined;
+    const reply = await handle(req.env, req.stdin, {
+      config: this.o.config,
+      provider: this.provider,
+      store: this.store,
+      delegations: this.delegations,
+      pods: this.o.pods,
+      gateway: () => this.gateway,
+      unavailable: () => this.unavailable(),
+      log: (level, message, fields) => this.log[level](message, { ...fields, replay: replay || undefined }),
+    });
+    const code = reply.kind === 'reply' ? reply.code : 0;
+    if (command === 'ADD')
+      this.metrics.addSeconds.observe(
+        { result: reply.kind === 'delegate' ? 'delegated' : code === 0 ? 'ok' : 'error' },
+        (performance.now() - started) / 1000,
+      );
+    this.metrics.calls.inc({
+      command,
+      result: reply.kind === 'delegate' ? 'delegated' : code === 0 ? 'ok' : 'error',
+    });
+    if (before) {
+      const after = await this.store.list();
+      const was = new Set(before.map((a) => a.address));
+      const now = new Set(after.map((a) => a.address));
+      for (const a of after) if (!was.has(a.address)) this.podSource.assigned(a);
+      for (const a of before) if (!now.has(a.address)) this.podSource.released(a);
+      await this.updateGauges();
+    }
+    return reply;
+  }
+
+  private unavailableCache?: { at: number; why: string | undefined };
+
+  /** STATUS: ADD cannot be served when the store is unreachable or the pool is exhausted with no delegate. */
+  async unavailable(): Promise<string | undefined> {
+    try {
+      const listing = await this.listing();
+      if (listing.free === 0 && !this.o.config.delegate && !this.store.grow)
+        return `no free address in ipam.ranges (${listing.size} in use or excluded)`;
+      return undefined;
+    } catch (err) {
+      return `the IPAM store cannot be read: ${(err as Error).message}`;
+    }
+  }
+
+  private async updateGauges(): Promise<void> {
+    const l = await this.listing();
+    this.metrics.allocations.set(l.allocations.length);
+    this.metrics.free.set(l.free);
+  }
+
+  async listing(): Promise<IpamListing> {
+    const cfg = this.o.config;
+    const allocations = await this.store.list();
+    const held = await this.store.heldBack(new Date());
+    const taken = new Set([...allocations.map((a) => a.address), ...held.map((h) => h.address)]);
+    const excluded = exclusion(
+      cfg,
+      [this.gateway, this.nodeAddress].filter((a): a is string => !!a),
+    );
+    const ranges = this.store.scope ? await this.store.scope() : cfg.ranges;
+    const size = freeCount(ranges, () => false);
+    const free = freeCount(ranges, (a) => excluded(a) || taken.has(a));
+    return {
+      allocations: allocations.sort((a, b) => a.since.localeCompare(b.since)),
+      delegated: await this.delegations.list(),
+      free,
+      size,
+      held: held.map((h) => ({ address: h.address, by: h.by, until: h.until })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.spoolTimer) clearInterval(this.spoolTimer);
+    // Closing a unix server unlinks its path: never unlink the socket a newer agent already made.
+    const ino = await stat(this.o.config.socket).then(
+      (s) => s.ino,
+      () => undefined,
+    );
+    if (ino === this.socketIno) await this.server?.close();
+    await this.store?.close();
+  }
+}
+
+/**
+ * Without Kubernetes, the reflector serves every pod the IPAM gave an address to, with podDefaults
+ * (issue 10): a pod source fed by the allocations.
+ */
+export class AllocationPodSource implements PodSource {
+  readonly name = 'ipam';
+  synced = false;
+  private sink?: PodSink;
+  private readonly pending = new Map<string, PodSpec>();
+
+  constructor(private readonly defaults: PodOptions) {}
+
+  private spec(a: Allocation): PodSpec {
+    return {
+      key: `ipam:${a.address}`,
+      name: a.pod ? podKey(a.pod) : `${a.owner.containerId.slice(0, 12)}/${a.owner.ifname}`,
+      addresses: [a.address],
+      options: this.defaults,
+    };
+  }
+
+  assigned(a: Allocation): void {
+    const s = this.spec(a);
+    this.pending.set(s.key, s);
+    this.sink?.upsert(s);
+  }
+
+  released(a: Allocation): void {
+    const key = `ipam:${a.address}`;
+    this.pending.delete(key);
+    this.sink?.remove(key);
+  }
+
+  async start(sink: PodSink): Promise<void> {
+    this.sink = sink;
+    for (const s of this.pending.values()) sink.upsert(s);
+    this.synced = true;
+  }
+
+  async stop(): Promise<void> {}
+}
