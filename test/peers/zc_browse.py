@@ -29,14 +29,16 @@ def main():
     ap.add_argument("--type", default="_demo._tcp.local.")
     ap.add_argument("--timeout", type=float, default=5.0, help="seconds to browse")
     ap.add_argument("--count", type=int, default=0, help="exit after this many resolved (0: run to timeout)")
-    ap.add_argument("--address", help="IPv4 address of the interface to use (default: all interfaces)")
+    ap.add_argument("--address", help="IPv4 or IPv6 address of the interface to use (default: all IPv4"
+                    " interfaces); an IPv6 address makes zeroconf run V6Only")
     args = ap.parse_args()
 
     deadline = time.monotonic() + args.timeout
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     interfaces = [args.address] if args.address else InterfaceChoice.All
-    zc = Zeroconf(interfaces=interfaces, ip_version=IPVersion.V4Only)
+    version = IPVersion.V6Only if args.address and ":" in args.address else IPVersion.V4Only
+    zc = Zeroconf(interfaces=interfaces, ip_version=version)
     found = queue.Queue()
 
     # Handlers run on zeroconf's event loop: only hand the name over, resolve on this thread.

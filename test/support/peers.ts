@@ -37,8 +37,11 @@ export interface PublishOptions {
   /** Instance name; the full service name is `${name}.${type}`. */
   name: string;
   port: number;
-  /** Address announced in the A record, and the interface zeroconf sends and listens on. */
+  /** Address announced in the A (or AAAA) record, and the interface zeroconf sends and listens on;
+   *  an IPv6 address makes zeroconf run IPv6 only. */
   address: string;
+  /** More addresses to announce (not listened on), e.g. a link-local one. */
+  extraAddresses?: string[];
   txt?: Record<string, string>;
   host?: string;
   timeoutMs?: number;
@@ -56,6 +59,7 @@ export interface Published {
 export async function publish(bed: Bed, ns: string, opts: PublishOptions): Promise<Published> {
   const args = ['--type', opts.type ?? DEMO_TYPE, '--name', opts.name, '--port', String(opts.port)];
   args.push('--address', opts.address);
+  for (const a of opts.extraAddresses ?? []) args.push('--extra-address', a);
   if (opts.host) args.push('--host', opts.host);
   for (const [k, v] of Object.entries(opts.txt ?? {})) args.push('--txt', `${k}=${v}`);
   const proc = bed.spawn(ns, peer('zc_publish.py', args), { env: pyEnv() });
@@ -80,7 +84,8 @@ export interface BrowseOptions {
   timeoutS?: number;
   /** Return as soon as this many services are resolved. */
   count?: number;
-  /** Interface address to browse on (default: all of the namespace's IPv4 addresses). */
+  /** Interface address to browse on (default: all of the namespace's IPv4 addresses); an IPv6
+   *  address browses over IPv6 only. */
   address?: string;
 }
 
