@@ -10,11 +10,20 @@ from gi.repository import GSSDP, GLib
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--interface', required=True)
+ap.add_argument('--family', choices=['4', '6'], default='4',
+                help='6: an IPv6 client on the interface link-local address (SSDP on ff02::c)')
 ap.add_argument('--target', default='ssdp:all')
+ap.add_argument('--address', help='with --family 6: the address to use; GSSDP picks the group by its '
+                'scope: fe80:: -> ff02::c, a global one -> ff0e::c')
 ap.add_argument('--timeout', type=float, default=5)
 args = ap.parse_args()
 
-client = GSSDP.Client.new(args.interface)
+if args.family == '6':
+    from gi.repository import Gio
+    client = GSSDP.Client.new_full(args.interface, Gio.InetAddress.new_from_string(args.address), 0,
+                                   GSSDP.UDAVersion.VERSION_1_0)
+else:
+    client = GSSDP.Client.new(args.interface)
 browser = GSSDP.ResourceBrowser.new(client, args.target)
 found = []
 
