@@ -222,3 +222,40 @@ export function buildUdp6(
   seg.writeUInt16BE(udp6Checksum(src, dst, seg), 6);
   return seg;
 }
+
+export const IPV6_HEADER = 40;
+
+/** A whole IPv6 packet (RFC 8200 3: version 6, no traffic class or flow label, next header UDP)
+ *  around a UDP segment. The `ipv6-udp` socket sends only the segment; the header carries source,
+ *  destination and hop limit from the engine to the link set in one buffer (readIPv6Frame), the
+ *  same shape a packet socket would need. The UDP checksum is left as it is: the socket's kernel
+ *  fills it (IPV6_CHECKSUM); withUdp6Checksum() is there for a sender that cannot. */
+export function buildIPv6Frame(src: string, dst: string, hopLimit: number, segment: Buffer): Buffer {
+  const pkt = Buffer.allocUnsafe(IPV6_HEADER + segment.length);
+  pkt.writeUInt32BE(0x60000000, 0);
+  pkt.writeUInt16BE(segment.length, 4);
+  pkt[6] = IPPROTO_UDP;
+  pkt[7] = hopLimit;
+  addressBytes(src).copy(pkt, 8);
+  addressBytes(dst).copy(pkt, 24);
+  segment.copy(pkt, IPV6_HEADER);
+  return pkt;
+}
+
+export interface IPv6Frame {
+  src: IPv6Address;
+  dst: IPv6Address;
+  hopLimit: number;
+  segment: Buffer;
+}
+
+/** The parts of a buildIPv6Frame() packet; undefined for anything else. */
+export function readIPv6Frame(pkt: Buffer): IPv6Frame | undefined {
+  if (pkt.length < IPV6_HEADER || pkt[0] >> 4 !== 6 || pkt[6] !== IPPROTO_UDP) return undefined;
+  return {
+    src: bytesToIPv6(pkt, 8),
+    dst: bytesToIPv6(pkt, 24),
+    hopLimit: pkt[7],
+    segment: pkt.subarray(IPV6_HEADER, IPV6_HEADER + pkt.readUInt16BE(4)),
+  };
+}

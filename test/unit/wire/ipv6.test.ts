@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { isIPv6 } from 'node:net';
 import {
+  buildIPv6Frame,
   buildUdp6,
+  readIPv6Frame,
   bytesToIPv6,
   canonical6,
   inPrefix6,
@@ -186,6 +188,27 @@ describe('wire/ipv6', () => {
         assert.ok(!r.ok);
         assert.match(r.reason, re);
       }
+    });
+  });
+
+  describe('IPv6 frames (engine -> link set)', () => {
+    it('writes an RFC 8200 header a receiver reads: version 6, payload length, UDP, hop limit, addresses', () => {
+      const f = buildIPv6Frame('fe80::11', 'ff02::fb', 255, SEGMENT);
+      assert.equal(f.length, 40 + SEGMENT.length);
+      assert.equal(f[0] >> 4, 6);
+      assert.equal(f.readUInt16BE(4), SEGMENT.length);
+      assert.equal(f[6], 17);
+      assert.equal(f[7], 255);
+      assert.equal(f.subarray(8, 24).toString('hex'), 'fe800000000000000000000000000011');
+      assert.equal(f.subarray(24, 40).toString('hex'), 'ff0200000000000000000000000000fb');
+      assert.deepEqual(f.subarray(40), SEGMENT);
+    });
+
+    it('reads back what it built, and nothing else', () => {
+      const r = readIPv6Frame(buildIPv6Frame('2001:db8:4::11', 'ff02::c', 2, SEGMENT));
+      assert.deepEqual(r, { src: '2001:db8:4::11', dst: 'ff02::c', hopLimit: 2, segment: SEGMENT });
+      assert.equal(readIPv6Frame(Buffer.alloc(40)), undefined);
+      assert.equal(readIPv6Frame(Buffer.from('45000000', 'hex')), undefined);
     });
   });
 });
