@@ -6,12 +6,13 @@
 // namespace): `POST /` with `{"method": M, "params": [...]}` answers `{"result": R}` or, with status
 // 500, `{"error": "..."}`. Methods: see FakeApiRpc below.
 //
-// Usage: node fake-apiserver-process.js CONTROL_SOCKET [BOOKMARK_INTERVAL_MS]
+// Usage: node fake-apiserver-process.js CONTROL_SOCKET [BOOKMARK_INTERVAL_MS] [LISTEN_HOST]
+// LISTEN_HOST (default 127.0.0.1) lets agents in other node namespaces reach it over the test LAN.
 // Prints one line `{"event":"ready","port":N,"url":"http://127.0.0.1:N"}` on stdout once both listen.
 import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import { FakeApiServer, type KubeObject } from './fake-apiserver.js';
+import { FakeApiServer, type Fault, type KubeObject } from './fake-apiserver.js';
 
 /** What the control socket offers: the fake's own test helpers, minus the ones that take callbacks. */
 export interface FakeApiRpc {
@@ -28,12 +29,25 @@ export interface FakeApiRpc {
   dropWatches(): void;
   compact(): void;
   bookmark(): void;
+  // Any resource (`ipallocations.ipam.lan-reflector.io`), for the IPAM store's tests.
+  registerCrd(crd: KubeObject): void;
+  create(resource: string, obj: KubeObject): KubeObject;
+  get(resource: string, namespace: string, name: string): KubeObject | undefined;
+  list(resource: string, namespace?: string): KubeObject[];
+  remove(resource: string, namespace: string, name: string): KubeObject;
+  inject(fault: Fault): void;
+  clearFaults(): void;
+  delayWatch(resource: string, ms: number): void;
+  dropConnections(): void;
 }
 
 async function main(): Promise<void> {
-  const [controlPath, bookmarkMs] = process.argv.slice(2);
+  const [controlPath, bookmarkMs, host] = process.argv.slice(2);
   if (!controlPath) throw new Error('usage: fake-apiserver-process.js CONTROL_SOCKET [BOOKMARK_INTERVAL_MS]');
-  const fake = await FakeApiServer.start({ bookmarkIntervalMs: Number(bookmarkMs ?? 0) || undefined });
+  const fake = await FakeApiServer.start({
+    bookmarkIntervalMs: Number(bookmarkMs ?? 0) || undefined,
+    host: host || undefined,
+  });
   const methods: { [M in keyof FakeApiRpc]: (...args: any[]) => unknown } = {
     createPod: (pod: V1Pod) => fake.createPod(pod),
     patchPod: (ns: string, name: string, patch: KubeObject) => fake.patch('pods', ns, name, patch),
@@ -46,6 +60,15 @@ async function main(): Promise<void> {
     dropWatches: () => fake.dropWatches(),
     compact: () => fake.compact(),
     bookmark: () => fake.bookmark(),
+    registerCrd: (crd: KubeObject) => fake.registerCrd(crd),
+    create: (resource: string, obj: KubeObject) => fake.create(resource, obj),
+    get: (resource: string, ns: string, name: string) => fake.get(resource, ns, name),
+    list: (resource: string, ns?: string) => fake.list(resource, ns ?? undefined),
+    remove: (resource: string, ns: string, name: string) => fake.remove(resource, ns, name),
+    inject: (fault: Fault) => fake.inject(fault),
+    clearFaults: () => fake.clearFaults(),
+    delayWatch: (resource: string, ms: number) => fake.delayWatch(resource, ms),
+    dropConnections: () => fake.dropConnections(),
   };
 
   const control = createServer((req, res) => void handle(req, res));

@@ -3,11 +3,16 @@
 // what the protocol needs: a store with one global resourceVersion counter, a bounded event history
 // (a watch from before it gets 410 Gone, as from etcd compaction), field/label selectors with the
 // watch-side ADDED/DELETED transitions the real server makes, bookmarks, timeoutSeconds, 409s.
+// Custom resources exist once their CRD is registered (POST to apiextensions.k8s.io, or registerCrd):
+// scope, served versions and the structural schema's pruning and validation (fake-apiserver-crd.ts).
+// Faults for the IPAM store's tests: requests refused, cut before or after they took effect, or
+// answered late (`inject`), and watches that deliver late (`delayWatch`).
 // Not modelled: paging (limit/continue), server-side apply, JSON patch, graceful pod deletion.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+import { crdInfo, pruneAndValidate, type CrdInfo } from './fake-apiserver-crd.js';
 
 /** Any stored object; `resource` names its collection the kubectl way: `pods`, `ipblocks.example.io`. */
 export type KubeObject = { kind?: string; apiVersion?: string; metadata?: Record<string, any> } & Record<
@@ -56,7 +61,30 @@ export interface FakeApiServerOptions {
   historyLimit?: number;
   /** Send BOOKMARK events this often to watches that allow them; 0 sends only on `bookmark()`. */
   bookmarkIntervalMs?: number;
+  /** Address to listen on (default 127.0.0.1); a test LAN address lets agents in other namespaces in. */
+  host?: string;
 }
+
+/**
+ * One injected fault, for the next `times` requests (default 1) whose `METHOD /path?query` matches
+ * `match` (a regular expression source, so it crosses the fake's process RPC as a string):
+ * - `status`: answered with this error instead (e.g. 500, 503, 429), nothing done;
+ * - `drop`: the connection is cut before anything is done (a network blip, an API server restart);
+ * - `drop-after`: the request takes effect, then the connection is cut before the answer (the
+ *   client cannot tell whether its create happened: it must find out, not assume);
+ * - `delayMs`: answered this much later (after taking effect at once).
+ */
+export interface Fault {
+  match: string;
+  times?: number;
+  status?: number;
+  drop?: 'before' | 'after';
+  delayMs?: number;
+}
+
+/** Groups the fake serves without a CRD (the built-in ones the agent uses). */
+const BUILTIN_GROUPS = new Set(['events.k8s.io', 'apiextensions.k8s.io']);
+const CRD_RESOURCE = 'customresourcedefinitions.apiextensions.k8s.io';
 
 export class FakeApiServer {
   /** `METHOD /path?query` of every request, in order. */
@@ -70,6 +98,10 @@ export class FakeApiServer {
     ['pods', 'Pod'],
     ['events', 'Event'],
   ]);
+  /** Registered CRDs by resource (`plural.group`). */
+  private readonly crds = new Map<string, CrdInfo>();
+  private faults: Array<Fault & { left: number; re: RegExp }> = [];
+  private readonly watchDelays = new Map<string, number>();
   private readonly server: Server = createServer((req, res) => void this.handle(req, res));
   private bookmarkTimer?: NodeJS.Timeout;
   port = 0;
@@ -83,7 +115,7 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.opts.host ?? '127.0.0.1'}:${this.port}`;
   }
 
   /** client-node refuses plain HTTP unless the cluster says skipTLSVerify (DESIGN.md). */
@@ -111,7 +143,7 @@ export class FakeApiServer {
 
   /** Listens again, on the same port after a pause. */
   async resume(): Promise<void> {
-    await new Promise<void>((ok) => this.server.listen(this.port, '127.0.0.1', ok));
+    await new Promise<void>((ok) => this.server.listen(this.port, this.opts.host ?? '127.0.0.1', ok));
     this.port = (this.server.address() as AddressInfo).port;
     if (this.opts.bookmarkIntervalMs)
       this.bookmarkTimer = setInterval(() => this.bookmark(), this.opts.bookmarkIntervalMs);
@@ -127,6 +159,37 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /** Cuts every open connection, requests in flight included (keep-alive sockets too). */
+  dropConnections(): void {
+    this.server.closeAllConnections();
+    this.watchers.clear();
+  }
+
+  /** Adds a fault for the next matching requests (see Fault). Faults apply in the order injected. */
+  inject(fault: Fault): void {
+    this.faults.push({ ...fault, left: fault.times ?? 1, re: new RegExp(fault.match) });
+  }
+
+  /** Removes every injected fault that has not fired yet. */
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /**
+   * Watch events of `resource` reach watchers `ms` late (0 = on time again), as from a slow or
+   * lagging watch cache; GET and LIST stay current, as they do when served from etcd.
+   */
+  delayWatch(resource: string, ms: number): void {
+    if (ms > 0) this.watchDelays.set(resource, ms);
+    else this.watchDelays.delete(resource);
+  }
+
+  /** Registers a CustomResourceDefinition (as `kubectl apply` of it would); its resource is served from now on. */
+  registerCrd(crd: KubeObject): void {
+    if (this.objects.has(`${CRD_RESOURCE}//${crd.metadata?.name}`)) return;
+    this.create(CRD_RESOURCE, crd);
+  }
+
   /** Forgets all history: a watch resuming from any earlier resourceVersion gets 410 Gone. */
   compact(): void {
     this.history = [];
@@ -137,7 +200,8 @@ export class FakeApiServer {
     for (const w of this.watchers) {
       if (!w.bookmarks) continue;
       const kind = this.kinds.get(w.resource);
-      this.send(w, 'BOOKMARK', { kind, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } });
+      const apiVersion = this.apiVersionOf(w.resource);
+      this.send(w, 'BOOKMARK', { kind, apiVersion, metadata: { resourceVersion: String(this.rv) } });
     }
   }
 
@@ -159,11 +223,28 @@ export class FakeApiServer {
     const m = (obj.metadata ??= {});
     m.name ??= m.generateName ? m.generateName + randomBytes(3).toString('hex').slice(0, 5) : undefined;
     if (!m.name) throw new ApiError(422, 'Invalid', 'metadata.name: Required value');
+    // RFC 1123 subdomain, as the real server requires of most names (a '/' could not even be routed).
+    if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(m.name))
+      throw new ApiError(
+        422,
+        'Invalid',
+        `metadata.name: Invalid value: "${m.name}": a lowercase RFC 1123 subdomain`,
+      );
+    this.admit(resource, obj);
     if (this.objects.has(this.key(resource, obj))) {
       throw new ApiError(409, 'AlreadyExists', `${resource} "${m.name}" already exists`);
     }
     if (obj.kind) this.kinds.set(resource, obj.kind);
-    Object.assign(m, { uid: randomUUID(), creationTimestamp: new Date().toISOString() });
+    // Kubernetes timestamps are RFC 3339 at second precision.
+    Object.assign(m, {
+      uid: randomUUID(),
+      creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
+    if (resource === CRD_RESOURCE) {
+      const info = crdInfo(obj);
+      this.crds.set(`${info.plural}.${info.group}`, info);
+      this.kinds.set(`${info.plural}.${info.group}`, info.kind);
+    }
     return this.commit(resource, 'ADDED', obj);
   }
 
@@ -171,6 +252,7 @@ export class FakeApiServer {
   replace(resource: string, input: KubeObject): KubeObject {
     const obj: KubeObject = JSON.parse(JSON.stringify(input));
     const cur = this.current(resource, obj, obj.metadata?.resourceVersion);
+    this.admit(resource, obj);
     obj.metadata = {
       ...obj.metadata,
       uid: cur.metadata?.uid,
@@ -182,7 +264,9 @@ export class FakeApiServer {
   /** JSON merge patch (RFC 7386); strategic merge is treated the same, which holds for maps. */
   patch(resource: string, namespace: string, name: string, patch: KubeObject): KubeObject {
     const cur = this.current(resource, { metadata: { namespace, name } }, patch.metadata?.resourceVersion);
-    return this.commit(resource, 'MODIFIED', mergePatch(structuredClone(cur), patch), cur);
+    const obj = mergePatch(structuredClone(cur), patch);
+    this.admit(resource, obj);
+    return this.commit(resource, 'MODIFIED', obj, cur);
   }
 
   remove(resource: string, namespace: string, name: string, precondition?: string): KubeObject {
@@ -208,6 +292,46 @@ export class FakeApiServer {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  /** For a custom resource: the apiVersion must be a served one; prune and validate against its schema. */
+  private admit(resource: string, obj: KubeObject): void {
+    const crd = this.crds.get(resource);
+    if (!crd) return;
+    const [group, version] = String(obj.apiVersion ?? '').split('/');
+    if (group !== crd.group || !crd.versions.has(version ?? ''))
+      throw new ApiError(400, 'BadRequest', `apiVersion "${obj.apiVersion}" is not served for ${resource}`);
+    if (obj.kind !== crd.kind) throw new ApiError(400, 'BadRequest', `kind must be ${crd.kind}`);
+    const errors = pruneAndValidate(obj, crd.versions.get(version!));
+    if (errors.length)
+      throw new ApiError(
+        422,
+        'Invalid',
+        `${crd.kind}.${crd.group} "${obj.metadata?.name}" is invalid: ${errors.join(', ')}`,
+      );
+  }
+
+  /** Custom resources need their CRD, at a served version and with a path of their scope (else 404). */
+  private checkRoute(route: Route): void {
+    if (!route.group || BUILTIN_GROUPS.has(route.group)) return;
+    const crd = this.crds.get(route.resource);
+    const scopeOk = crd && (crd.namespaced || route.namespace === undefined);
+    if (!crd || !crd.versions.has(route.version!) || !scopeOk)
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  private apiVersionOf(resource: string, route?: Route): string {
+    const crd = this.crds.get(resource);
+    if (crd) return `${crd.group}/${route?.version ?? [...crd.versions.keys()][0]}`;
+    return route?.group ? `${route.group}/${route.version}` : 'v1';
+  }
+
+  /** The first live fault matching this request, used up by one. */
+  private takeFault(line: string): Fault | undefined {
+    const f = this.faults.find((x) => x.left > 0 && x.re.test(line));
+    if (!f) return undefined;
+    if (--f.left === 0) this.faults = this.faults.filter((x) => x !== f);
+    return f;
+  }
 
   private key(resource: string, o: KubeObject): string {
     return `${resource}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -235,7 +359,11 @@ export class FakeApiServer {
     const limit = this.opts.historyLimit ?? 1000;
     if (this.history.length > limit)
       this.compactedRv = this.history.splice(0, this.history.length - limit).at(-1)!.rv;
-    for (const w of this.watchers) this.deliver(w, change);
+    const delay = this.watchDelays.get(resource);
+    for (const w of this.watchers) {
+      if (delay) setTimeout(() => this.watchers.has(w) && this.deliver(w, change), delay).unref();
+      else this.deliver(w, change);
+    }
     return structuredClone(obj);
   }
 
@@ -255,10 +383,29 @@ export class FakeApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.requests.push(`${req.method} ${req.url}`);
+    const line = `${req.method} ${req.url}`;
+    this.requests.push(line);
     const url = new URL(req.url ?? '/', this.url);
+    const fault = this.takeFault(line);
+    if (fault?.drop === 'before') return void req.socket.destroy();
+    if (fault?.status) {
+      const err = new ApiError(
+        fault.status,
+        fault.status === 429 ? 'TooManyRequests' : 'InternalError',
+        'injected fault',
+      );
+      return reply(res, fault.status, err.status());
+    }
+    if (fault?.drop === 'after') {
+      res.writeHead = (() => res) as any; // take effect, then cut instead of answering
+      res.end = (() => (req.socket.destroy(), res)) as any;
+    } else if (fault?.delayMs) {
+      const end = res.end.bind(res);
+      res.end = ((...args: any[]) => (setTimeout(() => end(...args), fault.delayMs), res)) as any;
+    }
     try {
       const route = parsePath(url.pathname);
+      this.checkRoute(route);
       const q = url.searchParams;
       const body = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method ?? '')
         ? await readJson(req)
@@ -267,13 +414,14 @@ export class FakeApiServer {
       if (req.method === 'GET' && q.get('watch') === 'true') return this.watch(route, q, res);
       if (req.method === 'GET' && name)
         return reply(res, 200, this.get(resource, namespace, name) ?? notFound(resource, name));
-      if (req.method === 'GET') return reply(res, 200, this.listResponse(resource, route.namespace, q));
-      if (req.method === 'POST')
-        return reply(
-          res,
-          201,
-          this.create(resource, { ...body, metadata: { ...body?.metadata, namespace: route.namespace } }),
-        );
+      if (req.method === 'GET') return reply(res, 200, this.listResponse(route, q));
+      if (req.method === 'POST') {
+        const created = this.create(resource, {
+          ...body,
+          metadata: { ...body?.metadata, namespace: route.namespace },
+        });
+        return reply(res, 201, created);
+      }
       if (!name) throw new ApiError(405, 'MethodNotAllowed', `${req.method} needs an object name`);
       if (req.method === 'PUT')
         return reply(
@@ -299,11 +447,12 @@ export class FakeApiServer {
     }
   }
 
-  private listResponse(resource: string, namespace: string | undefined, q: URLSearchParams): KubeObject {
+  private listResponse(route: Route, q: URLSearchParams): KubeObject {
     const match = selectorMatcher(q);
-    const kind = this.kinds.get(resource) ?? 'Unknown';
-    const items = this.list(resource, namespace).filter(match);
-    return { kind: `${kind}List`, apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items };
+    const kind = this.kinds.get(route.resource) ?? 'Unknown';
+    const items = this.list(route.resource, route.namespace).filter(match);
+    const apiVersion = this.apiVersionOf(route.resource, route);
+    return { kind: `${kind}List`, apiVersion, metadata: { resourceVersion: String(this.rv) }, items };
   }
 
   private watch(route: Route, q: URLSearchParams, res: ServerResponse): void {
@@ -334,18 +483,21 @@ export class FakeApiServer {
 
 interface Route {
   resource: string;
+  /** For `/apis/GROUP/VERSION/...`; undefined for the core group. */
+  group?: string;
+  version?: string;
   namespace?: string;
   name?: string;
 }
 
 /** `/api/v1/[namespaces/NS/]PLURAL[/NAME]` and `/apis/GROUP/VERSION/[namespaces/NS/]PLURAL[/NAME]`. */
 function parsePath(path: string): Route {
-  const m = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/(.+)$/.exec(path);
+  const m = /^\/(?:api\/v1|apis\/([^/]+)\/([^/]+))\/(.+)$/.exec(path);
   if (!m) throw new ApiError(404, 'NotFound', `the server could not find the requested resource: ${path}`);
-  const seg = m[2].split('/');
+  const seg = m[3].split('/');
   const [namespace, plural, name] =
     seg[0] === 'namespaces' && seg.length >= 3 ? seg.slice(1) : [undefined, ...seg];
-  return { resource: m[1] ? `${plural}.${m[1]}` : plural!, namespace, name };
+  return { resource: m[1] ? `${plural}.${m[1]}` : plural!, group: m[1], version: m[2], namespace, name };
 }
 
 /** fieldSelector and labelSelector, equality forms only (`a=b`, `a==b`, `a!=b`, comma means and). */

@@ -36,6 +36,7 @@ import type {
 import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { loadConfig } from '../../src/config/load.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -75,6 +76,11 @@ const KINDS: Record<string, Kind> = {
   'rbac.authorization.k8s.io/v1/ClusterRole': {
     model: ClusterRole,
     clientType: 'V1ClusterRole',
+    namespaced: false,
+  },
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': {
+    model: CustomResourceDefinition,
+    clientType: 'V1CustomResourceDefinition',
     namespaced: false,
   },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': {
@@ -199,11 +205,13 @@ describe('manifests/ (the kustomize base)', function () {
     agent = containerOf(pod);
   });
 
-  it('renders exactly Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap and DaemonSet — no example workload', function () {
+  it('renders exactly Namespace, ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, DaemonSet and the IPAM CRDs — no example workload', function () {
     assert.deepEqual(objects.map((o) => o.kind).sort(), [
       'ClusterRole',
       'ClusterRoleBinding',
       'ConfigMap',
+      'CustomResourceDefinition',
+      'CustomResourceDefinition',
       'DaemonSet',
       'Namespace',
       'ServiceAccount',
@@ -229,7 +237,7 @@ describe('manifests/ (the kustomize base)', function () {
   });
 
   describe('RBAC', function () {
-    it('lets the agent read pods and write events, and nothing else', function () {
+    it('lets the agent read pods, write events and keep its own IPAM resources, and nothing else', function () {
       const role = one<V1ClusterRole>(objects, 'ClusterRole', 'lan-reflector');
       assert.equal(role.aggregationRule, undefined, 'no aggregation can widen the role');
       const rules = (role.rules ?? []).map((r) => ({
@@ -239,9 +247,9 @@ describe('manifests/ (the kustomize base)', function () {
         resourceNames: r.resourceNames,
         nonResourceURLs: r.nonResourceURLs,
       }));
-      const expected = (group: string, resource: string, verbs: string[]) => ({
+      const expected = (group: string, resource: string | string[], verbs: string[]) => ({
         apiGroups: [group],
-        resources: [resource],
+        resources: sorted([resource].flat()),
         verbs: [...verbs].sort(),
         resourceNames: undefined,
         nonResourceURLs: undefined,
@@ -250,6 +258,12 @@ describe('manifests/ (the kustomize base)', function () {
         expected('', 'pods', ['get', 'list', 'watch']),
         expected('', 'events', ['create', 'patch']),
         expected('events.k8s.io', 'events', ['create', 'patch']),
+        // issue 11: claims are creates, updates are replaces guarded by resourceVersion (no patch)
+        expected(
+          'ipam.lan-reflector.io',
+          ['ipblocks', 'ipallocations'],
+          ['get', 'list', 'watch', 'create', 'update', 'delete'],
+        ),
       ]);
     });
 

@@ -5,7 +5,31 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } f
 import { FakeApiServer } from '../../support/fake-apiserver.js';
 import { pod, waitFor } from './helpers.js';
 
-const block = { group: 'lan-reflector.io', version: 'v1alpha1', namespace: 'lan', plural: 'ipblocks' };
+// A namespaced custom resource of its own (the IPAM's are cluster-scoped: see test/unit/ipam/).
+const block = {
+  group: 'example.lan-reflector.io',
+  version: 'v1alpha1',
+  namespace: 'lan',
+  plural: 'ipblocks',
+};
+const blockCrd = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: 'ipblocks.example.lan-reflector.io' },
+  spec: {
+    group: 'example.lan-reflector.io',
+    scope: 'Namespaced',
+    names: { plural: 'ipblocks', kind: 'IPBlock' },
+    versions: [
+      {
+        name: 'v1alpha1',
+        served: true,
+        storage: true,
+        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+    ],
+  },
+};
 
 describe('the fake API server, spoken to by the real client', () => {
   let api: FakeApiServer;
@@ -24,9 +48,10 @@ describe('the fake API server, spoken to by the real client', () => {
   });
 
   it('stores custom resources and guards merge patches on resourceVersion', async () => {
+    api.registerCrd(blockCrd);
     const objs = api.kubeConfig().makeApiClient(CustomObjectsApi);
     const body = {
-      apiVersion: 'lan-reflector.io/v1alpha1',
+      apiVersion: 'example.lan-reflector.io/v1alpha1',
       kind: 'IPBlock',
       metadata: { name: 'node-a' },
       spec: { cidr: '192.168.2.192/26' },
