@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { EventBus } from '../../src/events/bus.js';
 import { protocolTable } from '../../src/protocols/registry.js';
+import { checkDns } from '../../src/protocols/dns-wire.js';
 import { Counters } from '../../src/reflect/counters.js';
 import { DedupeWindow } from '../../src/reflect/dedupe.js';
 import { Reflector, type Emitter } from '../../src/reflect/engine.js';
@@ -39,10 +40,10 @@ const attachments: PodAttachment[] = Array.from({ length: nPods }, (_, i) => ({
   },
   link: `cali${i}`,
   port: `cali${i}`,
-  sourceMode: 'preserve',
+  reach: 'lan-subnet',
 }));
 let emitted = 0;
-const emitter: Emitter = { send: () => void emitted++, mtu: () => 1500 };
+const emitter: Emitter = { send: () => (emitted++, true), mtu: () => 1500 };
 const reflector = new Reflector(
   {
     protocols: protocolTable({ protocols: ['mdns'], broadcastPorts: [], multicastGroups: [] }),
@@ -75,7 +76,7 @@ const unique = (p: Buffer, i: number): Buffer => {
 process.stdout.write(
   `engine cost per LAN -> ${nPods} pod(s) mDNS packet (${packets[0].length} bytes), Node ${process.version}\n`,
 );
-const whole = time('Reflector.handle (parse, decide, dedupe, decode, emit)', (p, i) =>
+const whole = time('Reflector.handle (parse, decide, dedupe, check, emit)', (p, i) =>
   reflector.handle(unique(p, i), 'lan0'),
 );
 time('  parseIPv4Udp', (p) => void parseIPv4Udp(p));
@@ -88,7 +89,11 @@ time(
   '  DedupeWindow key + isDuplicate',
   (p, i) => void dd.isDuplicate(DedupeWindow.key('198.18.4.11', unique(p, i).subarray(20)), Date.now()),
 );
-time('  dns-packet decode (done for every mDNS packet)', (p) => void dnsPacket.decode(p.subarray(28)));
+time(
+  '  dns-packet decode (now only for tail and the node-mode rewrite)',
+  (p) => void dnsPacket.decode(p.subarray(28)),
+);
+time('  checkDns (the structural check every mDNS packet gets)', (p) => void checkDns(p.subarray(28)));
 time(
   '  buildIPv4 (copy + UDP checksum in JS)',
   (p) => void buildIPv4('198.18.4.11', '224.0.0.251', 255, p.subarray(20)),

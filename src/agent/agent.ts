@@ -1,5 +1,6 @@
 // Wires the boxes of DESIGN.md together: pod sources -> registry -> link resolver -> reflector.
-// It holds no packet logic of its own.
+// It holds no packet logic and no decisions of its own: those are the pure pieces it calls
+// (attachPods, reachOf, wantedLinks, Readiness) and the reflector built complete here.
 import { existsSync, readdirSync } from 'node:fs';
 import type { AgentConfig } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
@@ -7,9 +8,10 @@ import { EventBus } from '../events/bus.js';
 import type { Logger } from '../log/logger.js';
 import { attachPods } from '../links/attach.js';
 import { isBridge, nudgeNeighbour, readBridgePorts } from '../links/bridge-ports.js';
-import { readLanAddress, type LanAddress } from '../links/lan-address.js';
+import { readLanAddress } from '../links/lan-address.js';
+import { reachOf } from '../links/reach.js';
 import { LinkMonitor, readRoutes } from '../links/route-table.js';
-import { inSubnet, lookupRoute } from '../links/routes.js';
+import { lookupRoute } from '../links/routes.js';
 import { PodRegistry } from '../pods/registry.js';
 import type { PodSource } from '../pods/types.js';
 import { protocolTable, type ProtocolTable } from '../protocols/registry.js';
@@ -17,29 +19,29 @@ import { Counters } from '../reflect/counters.js';
 import { DedupeWindow } from '../reflect/dedupe.js';
 import { Reflector } from '../reflect/engine.js';
 import { TokenBuckets } from '../reflect/token-buckets.js';
-import { buildTopology, emptyTopology, type PodAttachment } from '../reflect/types.js';
-import { LinkSet, type LinkUse } from './link-set.js';
+import { buildTopology, type LanAddress, type PodAttachment } from '../reflect/types.js';
+import { LinkSet } from './link-set.js';
 import { NodeSessions } from './node-relay.js';
+import { Readiness } from './readiness.js';
+import { relayedAttachments, wantedLinks } from './wanted-links.js';
 
 export class Agent {
   readonly bus = new EventBus();
   readonly counters = new Counters();
   readonly registry: PodRegistry;
-  protocols: ProtocolTable;
+  readonly protocols: ProtocolTable;
   readonly reflector: Reflector;
-  lanAddress?: LanAddress;
-  sessions?: NodeSessions;
+  readonly sessions: NodeSessions;
   readonly links: LinkSet;
   readonly startedAt = Date.now();
-  attachments: PodAttachment[] = [];
+  private readonly readiness = new Readiness();
   private readonly problems = new Map<string, string>();
   private monitor?: LinkMonitor;
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
   private rescanWanted = false;
   private started = false;
-  private syncedGeneration?: number;
-  private attachedGeneration = -1;
+  private relayed: readonly PodAttachment[] = [];
 
   constructor(
     readonly config: AgentConfig,
@@ -56,6 +58,13 @@ export class Agent {
       log,
       () => this.requestScan(),
     );
+    this.sessions = new NodeSessions((...reply) => this.reflector.injectReply(...reply), log, {
+      ttlMs: config.sessionTtlMs,
+      perPod: config.sessionsPerPod,
+      onLost: (h, n) => {
+        for (let i = 0; i < n; i++) this.counters.drop(h.name, 'send-failed');
+      },
+    });
     const rl = config.rateLimit;
     this.reflector = new Reflector(
       {
@@ -66,18 +75,29 @@ export class Agent {
         perPod: new TokenBuckets(rl.perPodPps, rl.perPodBurst),
         bus: this.bus,
         counters: this.counters,
+        sessions: this.sessions,
       },
-      emptyTopology(config.lanInterface),
+      buildTopology(config.lanInterface, [], { sourceMode: config.sourceMode }),
     );
   }
 
-  /** Config loaded, sockets open, every pod source synced, and the pods known at sync attached. */
+  /** The LAN link's current address, when it has one. */
+  get lanAddress(): LanAddress | undefined {
+    return this.reflector.topology.lanAddress;
+  }
+
+  /** The pods relayed for now (their sockets are open); replaced whole by each scan. */
+  get attachments(): readonly PodAttachment[] {
+    return this.relayed;
+  }
+
   get ready(): boolean {
-    if (!this.started || !this.links.links.has(this.config.lanInterface)) return false;
-    if (!this.sources.every((s) => s.synced)) return false;
-    // A source can sync after start; until a scan has seen what it listed, its pods are not relayed.
-    this.syncedGeneration ??= this.registry.generation;
-    return this.attachedGeneration >= this.syncedGeneration;
+    return this.readiness.ready({
+      started: this.started,
+      lanOpen: this.links.links.has(this.config.lanInterface),
+      sourcesSynced: this.sources.every((s) => s.synced),
+      generation: this.registry.generation,
+    });
   }
 
   /** Refuses, before anything starts, a LAN interface this node does not have. */
@@ -95,18 +115,10 @@ export class Agent {
   async start(): Promise<void> {
     const lan = this.config.lanInterface;
     this.preflight();
-    this.lanAddress = await readLanAddress(lan);
-    if (!this.lanAddress && this.config.sourceMode !== 'preserve')
+    const lanAddress = await readLanAddress(lan);
+    if (!lanAddress && this.config.sourceMode !== 'preserve')
       this.log.warn(`${lan} has no IPv4 address: every pod keeps its own source address (no node mode)`);
-    this.protocols = protocolTable(this.config, this.lanAddress?.broadcast);
-    this.reflector.protocols = this.protocols;
-    this.sessions = new NodeSessions(
-      this.lanAddress?.address,
-      this.reflector.injectReply.bind(this.reflector),
-      this.log,
-      this.config.sessionTtlMs,
-    );
-    this.reflector.nodeMode = { relay: this.sessions, mdnsAddressRecords: this.config.mdnsAddressRecords };
+    this.setTopology(lanAddress, []);
     // The LAN link first: it also proves we may open raw sockets (PrivilegeError otherwise).
     this.links.open(lan, { groups: this.protocols.groups(), receive: true });
     this.log.info('agent started', { lanInterface: lan, protocols: this.config.protocols });
@@ -118,6 +130,16 @@ export class Agent {
     this.requestScan();
     await this.scanning;
     this.started = true;
+  }
+
+  private setTopology(lanAddress: LanAddress | undefined, attachments: PodAttachment[]): void {
+    this.relayed = attachments;
+    this.reflector.setTopology(
+      buildTopology(this.config.lanInterface, attachments, {
+        lanAddress,
+        sourceMode: this.config.sourceMode,
+      }),
+    );
   }
 
   /** Runs a scan now, or once more after the running one: scans never overlap. */
@@ -139,15 +161,6 @@ export class Agent {
       });
   }
 
-  /** `auto` keeps the source of pods inside the LAN subnet (a BGP route or our IPAM makes them
-   *  reachable) and re-sends the others from the node. */
-  sourceModeFor(address: string): 'preserve' | 'node' {
-    const mode = this.config.sourceMode;
-    if (!this.lanAddress || mode === 'preserve') return 'preserve';
-    if (mode === 'node') return 'node';
-    return inSubnet(address, this.lanAddress.cidr) ? 'preserve' : 'node';
-  }
-
   private async scan(): Promise<void> {
     const lan = this.config.lanInterface;
     const routes = await readRoutes();
@@ -160,37 +173,30 @@ export class Agent {
     }
     const bridgePorts = new Map<string, string>();
     for (const b of bridges) for (const [addr, port] of await readBridgePorts(b)) bridgePorts.set(addr, port);
+    const lanAddress = this.lanAddress;
+    const signals = { lan: lanAddress, routes, routedPodCidrs: this.config.routedPodCidrs };
     const { attachments, problems } = attachPods(pods, routes, {
       lanLink: lan,
       bridges,
       bridgePorts,
-      sourceModeFor: (a) => this.sourceModeFor(a),
+      reachOf: (a) => reachOf(a, signals),
     });
     const unknownPorts = problems.filter((p) => p.kind === 'bridge-port');
     for (const p of unknownPorts) nudgeNeighbour(p.pod.addresses[0]);
     if (unknownPorts.length) setTimeout(() => this.requestScan(), 500).unref();
     this.reportProblems(problems.map((p) => [p.pod.name, p.message] as const));
-    const before = new Map(this.attachments.map((a) => [a.pod.key, a.link]));
+    const before = new Map(this.attachments.map((a) => [a.pod.key, a]));
     for (const a of attachments) {
-      if (before.get(a.pod.key) !== a.link)
-        this.log.info('pod link found', {
-          pod: a.pod.name,
-          link: a.link,
-          port: a.port,
-          sourceMode: a.sourceMode,
-        });
+      const was = before.get(a.pod.key);
+      if (was?.link !== a.link || was.reach !== a.reach)
+        this.log.info('pod link found', { pod: a.pod.name, link: a.link, port: a.port, reach: a.reach });
     }
-    const receive: LinkUse = { groups: this.protocols.groups(), receive: true };
-    const wanted = new Map<string, LinkUse>([[lan, receive]]);
-    for (const a of attachments) wanted.set(a.link, receive);
-    for (const a of attachments) if (!wanted.has(a.port)) wanted.set(a.port, { groups: [], receive: false });
-    this.links.reconcile(wanted);
-    // Only pods whose sockets are open are relayed for; the rest wait for the next scan.
-    this.attachments = attachments.filter(
-      (a) => this.links.links.has(a.link) && this.links.links.has(a.port),
+    this.links.reconcile(wantedLinks(lan, attachments, this.protocols.groups()));
+    this.setTopology(
+      lanAddress,
+      relayedAttachments(attachments, (l) => this.links.links.has(l)),
     );
-    this.reflector.topology = buildTopology(lan, this.attachments);
-    this.attachedGeneration = generation;
+    this.readiness.scanned(generation);
   }
 
   /** Logs each pod's problem once, when it appears or changes, and once when it clears. */
@@ -211,7 +217,7 @@ export class Agent {
     this.monitor?.stop();
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled(this.sources.map((s) => s.stop()));
-    this.sessions?.close();
+    this.sessions.close();
     this.links.closeAll();
     this.log.info('agent stopped');
   }

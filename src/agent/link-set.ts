@@ -6,13 +6,9 @@ import type { Logger } from '../log/logger.js';
 import { diffLinks } from '../links/attach.js';
 import type { Emitter } from '../reflect/engine.js';
 import { LINK_GONE_ERRNOS, PrivilegeError, RawLink } from '../wire/raw-link.js';
+import type { LinkUse } from './wanted-links.js';
 
-/** Receive links (the LAN, pod veths, bridges) join the protocols' groups; a bridge port, used only
- *  to send to one pod, joins none and hands nothing to the engine. */
-export interface LinkUse {
-  groups: string[];
-  receive: boolean;
-}
+export type { LinkUse } from './wanted-links.js';
 
 export class LinkSet implements Emitter {
   readonly links = new Map<InterfaceName, RawLink>();
@@ -29,8 +25,9 @@ export class LinkSet implements Emitter {
     return this.links.get(link)?.send(packet) ?? false;
   }
 
-  mtu(link: InterfaceName): number {
-    return this.links.get(link)?.mtu ?? 0;
+  /** Undefined when the link has no open socket (gone, or its socket just failed): `link-down`. */
+  mtu(link: InterfaceName): number | undefined {
+    return this.links.get(link)?.mtu;
   }
 
   /** Opens one link, joining `groups`; throws (PrivilegeError included) so the caller decides. */

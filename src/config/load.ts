@@ -41,6 +41,7 @@ const TOP_KEYS = [
   'broadcastPorts',
   'multicastGroups',
   'sourceMode',
+  'routedPodCidrs',
   'pods',
   'podDefaults',
   'rateLimit',
@@ -53,6 +54,7 @@ const TOP_KEYS = [
   'mdnsAddressRecords',
   'sessionTtlMs',
   'ipam',
+  'sessionsPerPod',
 ] as const;
 const POD_KEYS = ['address', 'name', 'protocols', 'direction', 'services', 'broadcastPorts'];
 const IFNAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
@@ -216,6 +218,7 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     broadcastPorts,
     multicastGroups,
     sourceMode,
+    routedPodCidrs: v.cidrs(file.routedPodCidrs, 'routedPodCidrs'),
     pods,
     podDefaults,
     rateLimit: {
@@ -254,5 +257,7 @@ export function loadConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.e
     sessionTtlMs:
       file.sessionTtlMs === undefined ? 10_000 : v.int(file.sessionTtlMs, 'sessionTtlMs', 1000, 300_000),
     ipam: loadIpamConfig(file.ipam),
+    sessionsPerPod:
+      file.sessionsPerPod === undefined ? 64 : v.int(file.sessionsPerPod, 'sessionsPerPod', 1, 1024),
   };
 }

@@ -2,6 +2,8 @@
 
 export type InterfaceName = string;
 export type IPv4Address = string;
+/** An IPv4 or IPv6 address in its text form: the engine's values stay family-neutral. */
+export type IPAddress = string;
 
 /** `multicast` is the extra groups of `multicastGroups` (e.g. Yeelight's 239.255.255.250:1982). */
 export type ProtocolName = 'mdns' | 'ssdp' | 'broadcast' | 'multicast';
@@ -60,6 +62,9 @@ export interface AgentConfig {
   broadcastPorts: number[];
   multicastGroups: MulticastGroup[];
   sourceMode: SourceMode;
+  /** Pod ranges the LAN routes to (a BGP-peered router): `auto` keeps these pods' own source. Empty:
+   *  detected from the node's routes (src/links/reach.ts). */
+  routedPodCidrs: string[];
   pods: StaticPod[];
   podDefaults: PodOptions;
   rateLimit: RateLimit;
@@ -75,6 +80,8 @@ export interface AgentConfig {
   mdnsAddressRecords: 'rewrite' | 'strip' | 'keep';
   /** How long a `node`-mode session waits for unicast replies (SSDP MX is at most 5 s). */
   sessionTtlMs: number;
+  /** How many `node`-mode sessions one pod may hold at once (its share of the table). */
+  sessionsPerPod: number;
   /** The `ipam:` section; undefined when the file has none (the agent then serves no CNI calls). */
   ipam?: IpamConfig;
 }

@@ -122,3 +122,15 @@ export function record(v: unknown, field: string): Record<string, unknown> {
   if (typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
   throw new ConfigError(field, `${show(v)} is not a mapping`);
 }
+
+/** IPv4 CIDRs like 10.42.0.0/16, given as a list or a comma-separated string. */
+export function cidrs(v: unknown, field: string): string[] {
+  return list(v, field).map((x, i) => {
+    const f = `${field}[${i}]`;
+    const m = typeof x === 'string' ? /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(x) : null;
+    if (!m) throw new ConfigError(f, `${show(x)} is not a CIDR (e.g. 10.42.0.0/16)`);
+    ipv4(m[1], f);
+    int(m[2], f, 0, 32);
+    return x as string;
+  });
+}

@@ -1,12 +1,15 @@
 // Pure: the status reply built from the agent's observable surface.
 import type { ProtocolName } from '../config/types.js';
-import type { Flow } from '../reflect/types.js';
+import { chooseSourceMode } from '../reflect/source-mode.js';
+import type { Flow, PodAttachment } from '../reflect/types.js';
 import type { ControlSource, FlowCounts, InterfaceStatus, PodStatus, StatusReply } from './types.js';
 
 export function buildStatus(src: ControlSource, tailClients: number, now = Date.now()): StatusReply {
   const lan = src.config.lanInterface;
   const attached = new Map(src.attachments.map((a) => [a.pod.key, a]));
   const problems = src.podProblems();
+  const modeOf = (a: PodAttachment | undefined) =>
+    a ? chooseSourceMode(src.config.sourceMode, a.reach, src.lanAddress !== undefined) : null;
   const pods: PodStatus[] = src.registry
     .all()
     .map((p) => ({
@@ -15,7 +18,7 @@ export function buildStatus(src: ControlSource, tailClients: number, now = Date.
       addresses: [...p.addresses],
       link: attached.get(p.key)?.link ?? null,
       port: attached.get(p.key)?.port ?? null,
-      sourceMode: attached.get(p.key)?.sourceMode ?? null,
+      sourceMode: modeOf(attached.get(p.key)),
       options: p.options,
       problem:
         problems.get(p.name) ??

@@ -119,8 +119,9 @@ export interface PodStatus {
   link: InterfaceName | null;
   /** Where packets for this pod alone are sent: the veth, or its own bridge port. */
   port: InterfaceName | null;
-  /** How the pod's packets go onto the LAN: `preserve` its address, or `node` re-sends them. */
-  sourceMode: 'preserve' | 'node' | null;
+  /** How the pod's packets go onto the LAN: `preserve` its address, or `node` re-sends them
+   *  (`no-node-address` while node mode has no LAN address to send from). */
+  sourceMode: 'preserve' | 'node' | 'no-node-address' | null;
   options: PodOptions;
   /** Why the pod is not relayed for yet, or null. */
   problem: string | null;

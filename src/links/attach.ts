@@ -1,7 +1,7 @@
 // Pure: which host links reach each opted-in pod, and a clear message for each pod that has none.
 import type { InterfaceName, IPv4Address } from '../config/types.js';
 import type { PodSpec } from '../pods/types.js';
-import type { PodAttachment } from '../reflect/types.js';
+import type { PodAttachment, Reach } from '../reflect/types.js';
 import { lookupRoute, type Route } from './routes.js';
 
 export interface AttachProblem {
@@ -17,7 +17,8 @@ export interface AttachContext {
   bridges: ReadonlySet<InterfaceName>;
   /** Pod address -> its bridge port, from the bridge's neighbour and forwarding tables. */
   bridgePorts: ReadonlyMap<IPv4Address, InterfaceName>;
-  sourceModeFor(address: IPv4Address): 'preserve' | 'node';
+  /** Whether the LAN reaches the address (src/links/reach.ts); the source mode follows from it. */
+  reachOf(address: IPv4Address): Reach;
 }
 
 export function attachPods(
@@ -43,7 +44,7 @@ export function attachPods(
         continue;
       }
       const port = pod.addresses.map((a) => ctx.bridgePorts.get(a)).find((p) => p !== undefined);
-      attachments.push({ pod, link: r.link, port: port ?? r.link, sourceMode: ctx.sourceModeFor(addr) });
+      attachments.push({ pod, link: r.link, port: port ?? r.link, reach: ctx.reachOf(addr) });
       done = true;
       break;
     }

@@ -13,6 +13,8 @@ export interface Route {
   type?: string; // unicast when absent; blackhole, unreachable, prohibit...
   /** Which table listing it came from: `default` alone does not tell. Absent means 4. */
   family?: 4 | 6;
+  /** Who installed it: `kernel`, `boot`, `static`, `bird` (Calico's BIRD), `bgp` (FRR)... */
+  protocol?: string;
 }
 
 export function parseRoutes(json: string, family: 4 | 6 = 4): Route[] {

@@ -9,7 +9,9 @@ export function customGroupHandler(groups: MulticastGroup[]): ProtocolHandler<{ 
     name: 'multicast',
     groups: [...new Set(groups.map((g) => g.group))],
     matches: (dst, dstPort) => keys.has(`${dst}:${dstPort}`),
+    check: (payload) => (payload.length === 0 ? 'Cannot decode multicast payload (empty)' : undefined),
     emitTtl: (ttl) => ttl,
+    replyTtl: 64,
     decode(payload) {
       if (payload.length === 0) throw new Error('Cannot decode multicast payload (empty)');
       return { size: payload.length };

@@ -1,8 +1,9 @@
 // The protocol table: which handler a datagram belongs to, by destination.
-import type { IPv4Address, MulticastGroup, ProtocolName } from '../config/types.js';
+import type { IPAddress, MulticastGroup, ProtocolName } from '../config/types.js';
+import type { LanAddress } from '../reflect/types.js';
 import { broadcastHandler } from './broadcast.js';
 import { customGroupHandler } from './custom-group.js';
-import { mdns } from './mdns.js';
+import { mdnsHandler, type AddressRecords } from './mdns.js';
 import { ssdp } from './ssdp.js';
 import type { ProtocolHandler } from './types.js';
 
@@ -11,11 +12,11 @@ export class ProtocolTable {
   constructor(handlers: ProtocolHandler[]) {
     this.handlers = handlers;
   }
-  classify(dst: IPv4Address, dstPort: number): ProtocolHandler | undefined {
-    for (const h of this.handlers) if (h.matches(dst, dstPort)) return h;
+  classify(dst: IPAddress, dstPort: number, lan?: LanAddress): ProtocolHandler | undefined {
+    for (const h of this.handlers) if (h.matches(dst, dstPort, lan)) return h;
     return undefined;
   }
-  groups(): IPv4Address[] {
+  groups(): IPAddress[] {
     return [...new Set(this.handlers.flatMap((h) => h.groups))];
   }
   get(name: ProtocolName): ProtocolHandler | undefined {
@@ -27,14 +28,15 @@ export interface ProtocolSettings {
   protocols: ProtocolName[];
   broadcastPorts: number[];
   multicastGroups: MulticastGroup[];
+  /** Node source mode's edit of a pod's mDNS A records; default `rewrite`. */
+  mdnsAddressRecords?: AddressRecords;
 }
 
-/** `directedBroadcast` is the LAN subnet's broadcast address, when the LAN link has an address. */
-export function protocolTable(s: ProtocolSettings, directedBroadcast?: IPv4Address): ProtocolTable {
+export function protocolTable(s: ProtocolSettings): ProtocolTable {
   const all: ProtocolHandler[] = [
-    mdns as ProtocolHandler,
+    mdnsHandler(s.mdnsAddressRecords) as ProtocolHandler,
     ssdp as ProtocolHandler,
-    broadcastHandler(s.broadcastPorts, directedBroadcast) as ProtocolHandler,
+    broadcastHandler(s.broadcastPorts) as ProtocolHandler,
     customGroupHandler(s.multicastGroups) as ProtocolHandler,
   ];
   return new ProtocolTable(all.filter((h) => s.protocols.includes(h.name)));

@@ -46,7 +46,16 @@ export const ssdp: ProtocolHandler<SsdpMessage> = {
   name: 'ssdp',
   groups: [SSDP_GROUP],
   matches: (dst, dstPort) => dstPort === SSDP_PORT && dst === SSDP_GROUP,
+  check(payload) {
+    try {
+      decodeSsdp(payload);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  },
   emitTtl: () => SSDP_TTL,
+  replyTtl: 64,
   decode: decodeSsdp,
   names: () => [],
   summarize(m) {

@@ -1,17 +1,48 @@
-// What every discovery protocol tells the reflector. Codecs stay pure: they see bytes, not sockets.
-import type { IPv4Address, ProtocolName } from '../config/types.js';
+// What every discovery protocol tells the reflector. The engine and decide() call these hooks and
+// never branch on a protocol's name: a new protocol (IPv6 twins, vendor groups) is a new handler.
+// Codecs stay pure: they see bytes, not sockets.
+import type { IPAddress, PodOptions, ProtocolName } from '../config/types.js';
+import type { Datagram, LanAddress } from '../reflect/types.js';
 
-export interface ProtocolHandler<D = unknown> {
+/** What the node-mode rewrite of a pod's packet needs to know. */
+export interface NodeRewrite {
+  podAddresses: readonly IPAddress[];
+  nodeAddress: IPAddress;
+}
+
+export interface ProtocolHandler<D = unknown, F = unknown> {
   name: ProtocolName;
   /** Multicast groups to join on every relayed link. */
-  groups: readonly IPv4Address[];
-  /** Whether a datagram to this destination belongs to the protocol. */
-  matches(dst: IPv4Address, dstPort: number): boolean;
+  groups: readonly IPAddress[];
+  /** Whether a datagram to this destination belongs to the protocol; `lan` gives the LAN's current
+   *  address (its subnet broadcast), when it has one. */
+  matches(dst: IPAddress, dstPort: number, lan?: LanAddress): boolean;
+  /** A cheap structural check before anything reads the payload further: undefined when the payload
+   *  may be relayed, else why not (a stable message, shown by `tail`). Must not allocate per record. */
+  check(payload: Buffer): string | undefined;
+  /** What the per-pod filter (`admits`) reads from the payload; computed at most once per packet,
+   *  and only when some pod's options need it. */
+  facts?(payload: Buffer): F;
+  /** Whether a pod with these options takes (and may send) this packet: service types, ports.
+   *  Absent: every pod that speaks the protocol does. */
+  admits?(options: PodOptions, d: Datagram, facts: () => F): boolean;
+  /** The destination a copy into a pod gets, when it differs from the packet's (a /32 pod does not
+   *  know the LAN's subnet broadcast). */
+  podDestination?(d: Datagram): IPAddress;
+  /** The payload a LAN packet gets on its way into a pod whose packets leave from the node. */
+  forNodeModePod?(payload: Buffer): Buffer;
+  /** Node source mode without a session: packets whose answers come back by multicast on their own. */
+  viaNode?: {
+    direct(d: Datagram): boolean;
+    rewrite(payload: Buffer, r: NodeRewrite): Buffer;
+  };
   /** IP TTL for re-emitted packets, given the TTL the packet arrived with. */
   emitTtl(receivedTtl: number): number;
-  /** Decodes the payload; throws an Error with a stable message on malformed input. */
+  /** IP TTL of a unicast reply a node-mode session re-injects into its pod. */
+  replyTtl: number;
+  /** Decodes the payload for `tail`; throws an Error with a stable message on malformed input. */
   decode(payload: Buffer): D;
-  /** Names a service filter matches against (mDNS owner names); empty when not applicable. */
+  /** Names a `tail --service` filter matches against (mDNS owner names); empty when not applicable. */
   names(decoded: D): string[];
   /** One line a person can read, for `tail`. */
   summarize(decoded: D): string;

@@ -1,21 +1,15 @@
 // Pure IPv4 + UDP codec for the raw sockets: parse what a raw IPPROTO_UDP socket delivers (IP header
 // included) and build the header we emit with IP_HDRINCL. No sockets here.
 import type { IPv4Address } from '../config/types.js';
+import type { Datagram } from '../reflect/types.js';
 
 export const IPPROTO_UDP = 17;
 const IPV4_HEADER = 20;
 const UDP_HEADER = 8;
 
-export interface UdpDatagram {
-  src: IPv4Address;
-  dst: IPv4Address;
-  ttl: number;
-  srcPort: number;
-  dstPort: number;
-  /** UDP header + payload, exactly as received: re-emitting it unchanged keeps its checksum valid
-   *  as long as source, destination and ports are kept (they are all in the pseudo-header). */
-  segment: Buffer;
-  payload: Buffer;
+/** A datagram the IPv4 codec parsed: the engine's family-neutral Datagram, family 4. */
+export interface UdpDatagram extends Datagram {
+  family: 4;
 }
 
 export type ParseResult = { ok: true; datagram: UdpDatagram } | { ok: false; reason: string };
@@ -55,6 +49,7 @@ export function parseIPv4Udp(buf: Buffer): ParseResult {
   return {
     ok: true,
     datagram: {
+      family: 4,
       src: ipToString(buf, 12),
       dst: ipToString(buf, 16),
       ttl: buf[8],

@@ -67,8 +67,8 @@ export class TestSource implements ControlSource {
     sourceMode: 'auto' as const,
   };
   attachments: PodAttachment[] = [
-    { pod: HA, link: 'cali1a2b3c', port: 'cali1a2b3c', sourceMode: 'preserve' },
-    { pod: SONOS, link: 'cali4d5e6f', port: 'cali4d5e6f', sourceMode: 'node' },
+    { pod: HA, link: 'cali1a2b3c', port: 'cali1a2b3c', reach: 'lan-subnet' },
+    { pod: SONOS, link: 'cali4d5e6f', port: 'cali4d5e6f', reach: 'unroutable' },
   ];
   readonly links = {
     links: new Map<string, LinkView>([

@@ -23,7 +23,7 @@ function context(bridgePorts: Record<IPv4Address, string> = {}): AttachContext {
     lanLink: 'eth0',
     bridges: new Set(['cni0']),
     bridgePorts: new Map(Object.entries(bridgePorts)),
-    sourceModeFor: (a) => (a.startsWith('192.168.1.') ? 'preserve' : 'node'),
+    reachOf: (a) => (a.startsWith('192.168.1.') ? 'lan-subnet' : 'unroutable'),
   };
 }
 
@@ -43,7 +43,7 @@ function attachOne(p: PodSpec, ctx = context(), routes = ROUTES) {
   if (problems.length) return { problem: problems[0].message };
   const a = attachments[0];
   assert.equal(a.pod, p);
-  return { link: a.link, port: a.port, sourceMode: a.sourceMode };
+  return { link: a.link, port: a.port, reach: a.reach };
 }
 
 describe('attachPods', () => {
@@ -56,23 +56,23 @@ describe('attachPods', () => {
     {
       desc: 'attaches a Calico pod to the veth its host route names, sending to that same veth',
       input: pod('ha', '10.1.0.5'),
-      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
+      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', reach: 'unroutable' },
     },
     {
       desc: 'attaches an IPv6-only Calico pod by its /128 host route',
       input: pod('v6', '2001:db8:1::5'),
-      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
+      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', reach: 'unroutable' },
     },
     {
       desc: 'attaches a dual-stack pod whose IPv4 address has no route yet by its IPv6 one',
       input: pod('dual', '10.1.0.9', '2001:db8:1::5'),
-      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', sourceMode: 'node' },
+      want: { link: 'cali1a2b3c4d5e6', port: 'cali1a2b3c4d5e6', reach: 'unroutable' },
     },
     {
       desc: 'finds a dual-stack bridge pod’s port from either of its addresses',
       input: pod('dual-br', '10.244.0.3', '2001:db8:244::3'),
       ctx: context({ '2001:db8:244::3': 'veth1234' }),
-      want: { link: 'cni0', port: 'veth1234', sourceMode: 'node' },
+      want: { link: 'cni0', port: 'veth1234', reach: 'unroutable' },
     },
     {
       desc: 'reports an IPv6 pod of another node by the gateway its default route names',
@@ -86,7 +86,7 @@ describe('attachPods', () => {
       desc: 'attaches a bridge pod to the bridge, sending to its own bridge port',
       input: pod('sonos', '10.244.0.3'),
       ctx: context({ '10.244.0.3': 'veth3f2a' }),
-      want: { link: 'cni0', port: 'veth3f2a', sourceMode: 'node' },
+      want: { link: 'cni0', port: 'veth3f2a', reach: 'unroutable' },
     },
     {
       desc: 'leaves a bridge pod out while its bridge port is unknown, so it cannot feed its neighbours',
@@ -137,7 +137,7 @@ describe('attachPods', () => {
     assert.deepEqual(attachOne(pod('lan-ipam', '192.168.1.200'), context(), routes), {
       link: 'cali0000000001',
       port: 'cali0000000001',
-      sourceMode: 'preserve',
+      reach: 'lan-subnet',
     });
   });
 

@@ -88,14 +88,20 @@ describe('the SSDP codec', () => {
 });
 
 describe('the broadcast handler', () => {
-  const h = broadcastHandler([38899, 9999], '192.168.1.255');
+  const h = broadcastHandler([38899, 9999]);
+  const lan = {
+    address: '192.168.1.2',
+    prefixLength: 24,
+    cidr: '192.168.1.0/24',
+    broadcast: '192.168.1.255',
+  };
 
   it('matches limited and LAN-directed broadcasts to configured ports only', () => {
-    assert.equal(h.matches('255.255.255.255', 38899), true);
-    assert.equal(h.matches('192.168.1.255', 9999), true);
-    assert.equal(h.matches('255.255.255.255', 56700), false);
-    assert.equal(h.matches('192.168.2.255', 38899), false, "another subnet's broadcast");
-    assert.equal(h.matches('192.168.1.20', 38899), false, 'unicast');
+    assert.equal(h.matches('255.255.255.255', 38899, lan), true);
+    assert.equal(h.matches('192.168.1.255', 9999, lan), true);
+    assert.equal(h.matches('255.255.255.255', 56700, lan), false);
+    assert.equal(h.matches('192.168.2.255', 38899, lan), false, "another subnet's broadcast");
+    assert.equal(h.matches('192.168.1.20', 38899, lan), false, 'unicast');
   });
 
   it("keeps the sender's TTL and refuses an empty payload", () => {
@@ -124,17 +130,25 @@ describe('extra multicast groups and the protocol table', () => {
   });
 
   it('the table holds only the enabled protocols and classifies by destination', () => {
-    const t = protocolTable(
-      { protocols: ['ssdp', 'broadcast'], broadcastPorts: [38899], multicastGroups: [] },
-      '192.168.1.255',
-    );
+    const t = protocolTable({
+      protocols: ['ssdp', 'broadcast'],
+      broadcastPorts: [38899],
+      multicastGroups: [],
+    });
     assert.deepEqual(
       t.handlers.map((h) => h.name),
       ['ssdp', 'broadcast'],
     );
     assert.equal(t.classify('224.0.0.251', 5353), undefined, 'mDNS is off');
     assert.equal(t.classify('239.255.255.250', 1900)?.name, 'ssdp');
-    assert.equal(t.classify('192.168.1.255', 38899)?.name, 'broadcast');
+    const lan = {
+      address: '192.168.1.2',
+      prefixLength: 24,
+      cidr: '192.168.1.0/24',
+      broadcast: '192.168.1.255',
+    };
+    assert.equal(t.classify('192.168.1.255', 38899, lan)?.name, 'broadcast');
+    assert.equal(t.classify('192.168.1.255', 38899), undefined, 'no LAN address: no directed broadcast');
     assert.deepEqual(t.groups(), ['239.255.255.250']);
   });
 });

@@ -18,8 +18,9 @@ const MDNS = '224.0.0.251';
 class RecordingEmitter implements Emitter {
   readonly sent: Array<{ link: InterfaceName; packet: Buffer; dst: IPv4Address }> = [];
   constructor(private readonly mtus: Record<InterfaceName, number> = {}) {}
-  send(link: InterfaceName, packet: Buffer, dst: IPv4Address): void {
+  send(link: InterfaceName, packet: Buffer, dst: IPv4Address): boolean {
     this.sent.push({ link, packet: Buffer.from(packet), dst });
+    return true;
   }
   mtu(link: InterfaceName): number {
     return this.mtus[link] ?? 1500;

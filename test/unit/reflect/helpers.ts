@@ -1,6 +1,6 @@
 // Plain values for the reflector's tests: pods, their attachments, a topology.
 import type { InterfaceName, IPv4Address, PodOptions } from '../../../src/config/types.js';
-import type { PodAttachment, Topology } from '../../../src/reflect/types.js';
+import type { PodAttachment, Reach, Topology, TopologyOptions } from '../../../src/reflect/types.js';
 import { buildTopology } from '../../../src/reflect/types.js';
 
 export const LAN = 'eth0';
@@ -20,6 +20,7 @@ export function attached(
   link: InterfaceName,
   options: Partial<PodOptions> = {},
   port: InterfaceName = link,
+  reach: Reach = 'lan-subnet',
 ): PodAttachment {
   return {
     pod: {
@@ -30,10 +31,14 @@ export function attached(
     },
     link,
     port,
-    sourceMode: 'preserve',
+    reach,
   };
 }
 
 export function topology(...attachments: PodAttachment[]): Topology {
   return buildTopology(LAN, attachments);
+}
+
+export function topologyWith(o: TopologyOptions, ...attachments: PodAttachment[]): Topology {
+  return buildTopology(LAN, attachments, o);
 }

@@ -10,68 +10,70 @@ import { Counters } from '../../../src/reflect/counters.js';
 import { DedupeWindow } from '../../../src/reflect/dedupe.js';
 import { Reflector, type Emitter, type NodeRelay } from '../../../src/reflect/engine.js';
 import { TokenBuckets } from '../../../src/reflect/token-buckets.js';
-import type { PodAttachment } from '../../../src/reflect/types.js';
+import type { Datagram, PodAttachment } from '../../../src/reflect/types.js';
 import { buildIPv4, buildUdp, parseIPv4Udp, type UdpDatagram } from '../../../src/wire/ipv4.js';
-import { attached, LAN, topology } from './helpers.js';
+import { attached, LAN, topologyWith } from './helpers.js';
 
 const NODE = '192.168.1.2';
 const DEVICE = '192.168.1.50';
 const QU = 0x8000;
 
-class Recorder implements Emitter, NodeRelay {
-  readonly address = NODE;
+/** What left: packets on links (the Emitter) and sends handed to sessions (the NodeRelay). */
+class Recorder {
   readonly sent: Array<{ link: InterfaceName; d: UdpDatagram }> = [];
-  readonly relayed: Array<{ from: string; protocol: string; srcPort: number }> = [];
+  readonly relayed: Array<{ from: string; protocol: string; srcPort: number; source: string }> = [];
   readonly ports = new Set<number>([40000]);
-  send(link: InterfaceName, packet: Buffer, _dst: IPv4Address): void;
-  send(from: PodAttachment, h: ProtocolHandler, d: UdpDatagram, ttl: number): boolean;
-  send(a: unknown, b: unknown, c: unknown): boolean | void {
-    if (typeof a === 'string') {
-      const r = parseIPv4Udp(Buffer.from(b as Buffer));
+  readonly emitter: Emitter = {
+    send: (link: InterfaceName, packet: Buffer, _dst: IPv4Address) => {
+      const r = parseIPv4Udp(Buffer.from(packet));
       assert.ok(r.ok);
-      this.sent.push({ link: a, d: r.datagram });
-      return;
-    }
-    const from = a as PodAttachment;
-    this.relayed.push({
-      from: from.pod.name,
-      protocol: (b as ProtocolHandler).name,
-      srcPort: (c as UdpDatagram).srcPort,
-    });
-    return true;
-  }
-  mtu(): number {
-    return 1500;
-  }
-  owns(port: number): boolean {
-    return this.ports.has(port);
-  }
+      this.sent.push({ link, d: r.datagram });
+      return true;
+    },
+    mtu: () => 1500,
+  };
+  readonly relay: NodeRelay = {
+    owns: (port) => this.ports.has(port),
+    room: () => true,
+    send: (from: PodAttachment, h: ProtocolHandler, d: Datagram, _ttl: number, source: string) => {
+      this.relayed.push({ from: from.pod.name, protocol: h.name, srcPort: d.srcPort, source });
+      return true;
+    },
+  };
 }
 
+const LAN_ADDRESS = { address: NODE, prefixLength: 24, cidr: '192.168.1.0/24', broadcast: '192.168.1.255' };
+
 function rig(records: 'rewrite' | 'strip' | 'keep' = 'rewrite') {
-  const pod = {
-    ...attached('ha', '10.42.0.5', 'cali-ha', { protocols: ['mdns', 'broadcast'] }),
-    sourceMode: 'node' as const,
-  };
+  const pod = attached(
+    'ha',
+    '10.42.0.5',
+    'cali-ha',
+    { protocols: ['mdns', 'broadcast'] },
+    'cali-ha',
+    'unroutable',
+  );
   const rec = new Recorder();
+  const counters = new Counters();
   const reflector = new Reflector(
     {
       protocols: protocolTable({
         protocols: ['mdns', 'broadcast'],
         broadcastPorts: [38899],
         multicastGroups: [],
+        mdnsAddressRecords: records,
       }),
-      emitter: rec,
+      emitter: rec.emitter,
       dedupe: new DedupeWindow(0),
       perSource: new TokenBuckets(0, 1),
       perPod: new TokenBuckets(0, 1),
       bus: new EventBus(),
-      counters: new Counters(),
-      nodeMode: { relay: rec, mdnsAddressRecords: records },
+      counters,
+      sessions: rec.relay,
     },
-    topology(pod),
+    topologyWith({ lanAddress: LAN_ADDRESS }, pod),
   );
-  return { reflector, rec, pod };
+  return { reflector, rec, pod, counters };
 }
 
 const packet = (src: string, dst: string, srcPort: number, dstPort: number, payload: Buffer) =>
@@ -133,8 +135,8 @@ describe('the node source mode', () => {
     reflector.handle(packet('10.42.0.5', '224.0.0.251', 50123, 5353, quQuery()), 'cali-ha');
     reflector.handle(packet('10.42.0.5', '255.255.255.255', 50124, 38899, Buffer.from('{}')), 'cali-ha');
     assert.deepEqual(rec.relayed, [
-      { from: 'home/ha', protocol: 'mdns', srcPort: 50123 },
-      { from: 'home/ha', protocol: 'broadcast', srcPort: 50124 },
+      { from: 'home/ha', protocol: 'mdns', srcPort: 50123, source: NODE },
+      { from: 'home/ha', protocol: 'broadcast', srcPort: 50124, source: NODE },
     ]);
     assert.equal(rec.sent.filter((s) => s.link === LAN).length, 0, "nothing left with the pod's address");
   });
@@ -151,10 +153,10 @@ describe('the node source mode', () => {
   });
 
   it("drops its own session's broadcast when the node hears it back on the LAN", () => {
-    const { reflector, rec } = rig();
+    const { reflector, rec, counters } = rig();
     reflector.handle(packet(NODE, '255.255.255.255', 40000, 38899, Buffer.from('{}')), LAN);
     assert.equal(rec.sent.length, 0);
-    assert.equal(reflector['deps'].counters.dropped.broadcast?.['own-echo'], 1);
+    assert.equal(counters.dropped.broadcast?.['own-echo'], 1);
   });
 
   it('clears the QU bit of a LAN query going into a node-mode pod, so its answer comes back by multicast', () => {
