@@ -58,7 +58,9 @@ export function agentCommand(program: Command): void {
         const { kubeSourceFor } = await import('./kube-wiring.js');
         sources.push(await kubeSourceFor(config, log));
       }
-      const ipam = config.ipam ? (await import('./ipam-wiring.js')).ipamFor(config, log, sources) : undefined;
+      const ipam = config.ipam
+        ? await (await import('./ipam-wiring.js')).ipamFor(config, log, sources)
+        : undefined;
       if (sources.length === 0)
         log.warn('no pods to relay for: give --pod ADDRESS, a `pods:` list, or --kubernetes');
       const agent = new Agent(config, sources, log);

@@ -1,29 +1,54 @@
-// Builds the agent's IPAM from the `ipam:` section; loaded only when the config has one.
+// Builds the agent's IPAM from the `ipam:` section; loaded only when the config has one. The
+// Kubernetes client is imported only with --kubernetes, as kube-wiring.ts does.
 import type { AgentConfig } from '../config/types.js';
+import type { PodAnnotationLookup } from '../ipam/cni/verbs.js';
 import { IpamService, type IpamServiceOptions } from '../ipam/service.js';
 import { readLanAddress } from '../links/lan-address.js';
 import type { Logger } from '../log/logger.js';
+import type { KubePodSource } from '../pods/kube/kube-source.js';
 import type { PodSource } from '../pods/types.js';
 
-/** The LAN side (issue 10 part 2) plugs its AddressGuard, Announcer and pod lookup in here. */
+/** The LAN side (issue 10 part 2) plugs its AddressGuard and Announcer in here; issue 11 its store, 12 its provider. */
 export type IpamExtras = Partial<
   Pick<IpamServiceOptions, 'guard' | 'announcer' | 'pods' | 'store' | 'provider'>
 >;
 
-export function ipamFor(
+/** The annotation lookup through the agent's pod watch, and a GET for pods it has not seen yet. */
+async function kubeLookup(sources: PodSource[]): Promise<PodAnnotationLookup | undefined> {
+  const watch = sources.find((s) => s.name === 'kubernetes') as KubePodSource | undefined;
+  if (!watch) return undefined;
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { kubeConfigFrom } = await import('../pods/kube/kube-config.js');
+  const { KubePodLookup } = await import('../ipam/kube-pod-lookup.js');
+  const api = kubeConfigFrom().makeApiClient(CoreV1Api);
+  return new KubePodLookup({
+    cached: (ns, name) => watch.cachedPod(ns, name),
+    get: async (namespace, name) => {
+      try {
+        return await api.readNamespacedPod({ namespace, name });
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return undefined;
+        throw err;
+      }
+    },
+  });
+}
+
+export async function ipamFor(
   config: AgentConfig,
   log: Logger,
   sources: PodSource[],
   extras: IpamExtras = {},
-): IpamService {
-  const ipam = config.ipam!;
+): Promise<IpamService> {
+  const pods = extras.pods ?? (config.kubernetes.enabled ? await kubeLookup(sources) : undefined);
   const service = new IpamService(
     {
-      config: ipam,
+      config: config.ipam!,
       log,
       nodeName: config.kubernetes.nodeName || undefined,
       nodeAddress: async () => (await readLanAddress(config.lanInterface).catch(() => undefined))?.address,
       ...extras,
+      pods,
     },
     config.podDefaults,
   );

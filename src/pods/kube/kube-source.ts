@@ -101,6 +101,11 @@ export class KubePodSource implements PodSource {
     return this._synced;
   }
 
+  /** Any pod of this node the watch has seen, opted in or not (the IPAM reads its annotations). */
+  cachedPod(namespace: string, name: string): V1Pod | undefined {
+    return this.informer.get(name, namespace);
+  }
+
   /** Resolves after the first list and watch attempt; retries continue in the background. */
   async start(sink: PodSink): Promise<void> {
     this.sink = sink;
