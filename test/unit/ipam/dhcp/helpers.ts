@@ -163,3 +163,46 @@ export const be32 = (n: number): Buffer => {
   return b;
 };
 export const ip4 = (s: string): Buffer => Buffer.from(s.split('.').map(Number));
+
+// --- an in-memory IpamStore with the interface's semantics (exclusive reserve) -------------------
+import type { HeldBack, IpamStore } from '../../../../src/ipam/store/types.js';
+import { sameOwner, type Allocation, type Owner } from '../../../../src/ipam/types.js';
+
+export class MemoryStore implements IpamStore {
+  readonly byAddress = new Map<string, Allocation>();
+  private readonly held = new Map<string, HeldBack>();
+  async reserve(a: Allocation): Promise<boolean> {
+    if (this.byAddress.has(a.address)) return false;
+    this.byAddress.set(a.address, structuredClone(a));
+    return true;
+  }
+  async update(a: Allocation): Promise<boolean> {
+    const have = this.byAddress.get(a.address);
+    if (!have || !sameOwner(have.owner, a.owner)) return false;
+    this.byAddress.set(a.address, structuredClone(a));
+    return true;
+  }
+  async releaseByOwner(owner: Owner): Promise<Allocation[]> {
+    const gone = [...this.byAddress.values()].filter((a) => sameOwner(a.owner, owner));
+    for (const a of gone) this.byAddress.delete(a.address);
+    return gone;
+  }
+  async releaseAddress(address: string): Promise<Allocation | undefined> {
+    const a = this.byAddress.get(address);
+    this.byAddress.delete(address);
+    return a;
+  }
+  async getByOwner(owner: Owner): Promise<Allocation[]> {
+    return [...this.byAddress.values()].filter((a) => sameOwner(a.owner, owner));
+  }
+  async list(): Promise<Allocation[]> {
+    return [...this.byAddress.values()].map((a) => structuredClone(a));
+  }
+  async holdBack(h: HeldBack): Promise<void> {
+    this.held.set(h.address, h);
+  }
+  async heldBack(): Promise<HeldBack[]> {
+    return [...this.held.values()];
+  }
+  async close(): Promise<void> {}
+}
