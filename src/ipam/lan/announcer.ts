@@ -56,11 +56,11 @@ export class LanAnnouncer implements Announcer {
       this.counters.proxyAdded++;
     } catch (err) {
       this.counters.proxyErrors++;
-      // The address is the pod's all the same; the next start's reconcile adds the entry again.
-      this.d.log.warn('cannot add the proxy neighbour entry: devices will not reach the pod', {
-        address,
-        error: String(err),
-      });
+      this.local.delete(address);
+      // Without the entry no device reaches the pod: the ADD fails (the allocator releases the
+      // address) and the runtime retries, rather than a pod that silently cannot be reached.
+      this.d.log.warn('cannot add the proxy neighbour entry', { address, error: String(err) });
+      throw err;
     }
     this.d.announce?.(address, this.d.spacingMs ?? DEFAULT_SPACING);
   }
