@@ -309,11 +309,12 @@ export class Bed {
    * Starts argv inside the namespace and tracks it: teardown stops it. `ip netns exec` execs the
    * program, so the pid is the program's own; it leads its own process group so children die with it.
    */
-  spawn(short: string, argv: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Proc {
+  spawn(short: string, argv: string[], opts: { env?: NodeJS.ProcessEnv; stdin?: boolean } = {}): Proc {
     const full = ['ip', 'netns', 'exec', this.ns(short), ...argv];
     const child = spawnChild(full[0], full.slice(1), {
       env: opts.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // stdin: a pipe the test writes commands to (child.stdin), for drivers that read them.
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     const proc = new Proc(child, show(full));
@@ -755,3 +756,92 @@ export class FlannelBed extends LanBed {
 
 /** A LAN, `devices` devices and one node whose `podsPerNode` pods sit on a flannel-style `cni0` bridge. */
 export const flannelBed = (opts: FlannelBedOptions): Promise<FlannelBed> => FlannelBed.create(opts);
+
+// ---------------------------------------------------------------------------------------------------
+// Pods made by real CNI plugins (test/support/cni.ts) with our IPAM: the bed makes only the LAN,
+// the devices, the nodes and empty pod namespaces; ptp or bridge wire each pod when the test runs
+// ADD, exactly as a runtime on the node would.
+// ---------------------------------------------------------------------------------------------------
+
+export interface CniBedOptions {
+  nodes?: number;
+  devices: number;
+}
+
+export class CniBed extends LanBed {
+  private readonly podCount = new Map<number, number>();
+
+  protected podAddress(): string {
+    throw new Error('CNI pods get their address from the IPAM: run ADD (test/support/cni.ts)');
+  }
+  protected podAddress6(): string {
+    throw new Error('CNI pods get their address from the IPAM');
+  }
+  protected wirePod(): Promise<string> {
+    throw new Error('CNI pods are wired by the CNI plugin: run ADD (test/support/cni.ts)');
+  }
+
+  /** An empty namespace `n{k}p{i}` for the next pod of node k, as a runtime makes before ADD. */
+  async podNs(k: number): Promise<string> {
+    this.node(k);
+    const i = (this.podCount.get(k) ?? 0) + 1;
+    this.podCount.set(k, i);
+    const short = `n${k}p${i}`;
+    await this.addNs(short);
+    return short;
+  }
+
+  nodeNs(k: number): Node {
+    return this.node(k);
+  }
+
+  static create(opts: CniBedOptions): Promise<CniBed> {
+    const bed = new CniBed();
+    return built(bed, async () => {
+      await bed.buildLan(opts.devices, opts.nodes ?? 1);
+    });
+  }
+}
+
+/** A LAN with `devices` devices and `nodes` nodes (default 1) whose pods a CNI plugin will make. */
+export const cniBed = (opts: CniBedOptions): Promise<CniBed> => CniBed.create(opts);
+
+/** The MAC of `ifname` inside a namespace of the bed. */
+export async function macOf(bed: Bed, short: string, ifname: string): Promise<string> {
+  const r = await bed.ip(short, ['-j', 'link', 'show', 'dev', ifname]);
+  return (JSON.parse(r.stdout) as Array<{ address: string }>)[0].address;
+}
+
+/** The link-layer address `short`'s neighbour table holds for `address` (undefined if none/failed). */
+export async function neighbourMac(bed: Bed, short: string, address: string): Promise<string | undefined> {
+  const r = await bed.ip(short, ['-j', '-4', 'neigh', 'show', address]);
+  const entries = JSON.parse(r.stdout || '[]') as Array<{ lladdr?: string; state?: string[] }>;
+  return entries.find((e) => e.lladdr && !e.state?.includes('FAILED'))?.lladdr;
+}
+
+/**
+ * ARP requests from a device for `address` (arping, `count` of them, 0.2 s apart); resolves with
+ * every reply, one entry each (so two answering hosts show as two MACs) and its round-trip time.
+ */
+export async function arping(
+  bed: Bed,
+  short: string,
+  address: string,
+  opts: { count?: number; ifname?: string } = {},
+): Promise<Array<{ mac: string; ms: number }>> {
+  const count = opts.count ?? 3;
+  const argv = ['arping', '-c', String(count), '-W', '0.2', '-w', '3', '-i', opts.ifname ?? 'eth0', address];
+  const r = await bed.exec(short, argv, { check: false, timeoutMs: (count + 10) * 1000 });
+  return [...r.stdout.matchAll(/bytes from ([0-9a-f:]{17}) .*time=([\d.]+) (usec|msec|sec)/g)].map((m) => ({
+    mac: m[1],
+    ms: Number(m[2]) * (m[3] === 'usec' ? 1e-3 : m[3] === 'msec' ? 1 : 1000),
+  }));
+}
+
+/** The MACs that answered `arping` (see arping()). */
+export const arpingMacs = async (
+  bed: Bed,
+  short: string,
+  address: string,
+  opts: { count?: number; ifname?: string } = {},
+): Promise<string[]> => (await arping(bed, short, address, opts)).map((r) => r.mac);
