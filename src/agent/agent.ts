@@ -173,7 +173,10 @@ export class Agent {
     }
     const bridgePorts = new Map<string, string>();
     for (const b of bridges) for (const [addr, port] of await readBridgePorts(b)) bridgePorts.set(addr, port);
-    const lanAddress = this.lanAddress;
+    // Read each scan, not once: a DHCP renewal may move the node's address (`ip monitor address`
+    // triggers a scan), and node-mode sources, the directed broadcast and `auto`'s subnet follow it.
+    const lanAddress = await readLanAddress(lan);
+    this.followLanAddress(lanAddress);
     const signals = { lan: lanAddress, routes, routedPodCidrs: this.config.routedPodCidrs };
     const { attachments, problems } = attachPods(pods, routes, {
       lanLink: lan,
@@ -197,6 +200,18 @@ export class Agent {
       relayedAttachments(attachments, (l) => this.links.links.has(l)),
     );
     this.readiness.scanned(generation);
+  }
+
+  private followLanAddress(next: LanAddress | undefined): void {
+    const was = this.lanAddress;
+    if (was?.address === next?.address && was?.prefixLength === next?.prefixLength) return;
+    this.log.info('LAN address changed', {
+      from: was ? `${was.address}/${was.prefixLength}` : null,
+      to: next ? `${next.address}/${next.prefixLength}` : null,
+    });
+    // Sessions bound to the old address can neither send nor hear replies any more.
+    this.sessions.rebind(next?.address);
+    this.setTopology(next, [...this.relayed]);
   }
 
   /** Logs each pod's problem once, when it appears or changes, and once when it clears. */

@@ -2,7 +2,7 @@
 // (protocol, direction, drops, pod) runs on plain event fields; only the service part needs the
 // packet decoded, so it is asked separately, after the cheap part has passed.
 import { PROTOCOL_NAMES, type IPv4Address, type ProtocolName } from '../config/types.js';
-import type { PacketEvent } from '../events/bus.js';
+import type { PacketEvent, PacketProbe } from '../events/bus.js';
 import type { Flow } from '../reflect/types.js';
 import type { TailFilter } from './types.js';
 
@@ -79,6 +79,23 @@ function matchesPod(wanted: string, e: PacketEvent, addressesOf: PodAddresses): 
     if (t === 'lan') continue;
     if (nameMatches(t, wanted)) return true;
     if (addressesOf(t)?.includes(wanted)) return true;
+  }
+  return false;
+}
+
+/** The cheap part again, on the engine's probe, before any event exists: what `tail` clients want
+ *  decides whether the event (and its payload copy) is built at all. */
+export function probeMatches(f: TailFilter, p: PacketProbe): boolean {
+  if (f.protocols && !f.protocols.includes(p.protocol)) return false;
+  if (f.direction && p.flow !== f.direction) return false;
+  if (f.drops && !p.drop) return false;
+  if (f.pod === undefined) return true;
+  const wanted = f.pod;
+  if (p.src === wanted || p.dst === wanted) return true;
+  if (p.from && nameMatches(p.from.pod.name, wanted)) return true;
+  for (const t of p.targets) {
+    if (!t.pod) continue;
+    if (nameMatches(t.pod.pod.name, wanted) || t.pod.pod.addresses.includes(wanted)) return true;
   }
   return false;
 }

@@ -4,7 +4,7 @@
 import type { IPv4Address } from '../config/types.js';
 import type { PacketEvent } from '../events/bus.js';
 import type { PodAttachment } from '../reflect/types.js';
-import { matchesCheap, namesMatchService } from './filter.js';
+import { matchesCheap, namesMatchService, probeMatches } from './filter.js';
 import type { LossyWriter } from './lossy-writer.js';
 import { DecodedEvent } from './packet-view.js';
 import type { ControlSource, TailFilter } from './types.js';
@@ -43,7 +43,10 @@ export class TailHub {
   add(filter: TailFilter, writer: LossyWriter): () => void {
     const client: TailClient = { filter, writer };
     this.clients.add(client);
-    this.unsubscribe ??= this.source.bus.subscribe((e) => this.onEvent(e));
+    this.unsubscribe ??= this.source.bus.subscribe(
+      (e) => this.onEvent(e),
+      (p) => this.wants(p),
+    );
     return () => {
       this.clients.delete(client);
       if (this.clients.size === 0 && this.unsubscribe) {
@@ -58,6 +61,12 @@ export class TailHub {
     this.unsubscribe = undefined;
     this.clients.clear();
     this.backlog = [];
+  }
+
+  /** On the packet path, before the event exists: does any client's cheap filter take it? */
+  private wants(p: Parameters<typeof probeMatches>[1]): boolean {
+    for (const c of this.clients) if (probeMatches(c.filter, p)) return true;
+    return false;
   }
 
   /** On the packet path: cheap filters and a queue push, nothing more. */

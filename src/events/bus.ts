@@ -1,7 +1,20 @@
 // The event bus between the packet path and its observers (control socket tail, logs). Publishing
-// costs nothing while nobody listens: the engine checks `active` before building an event.
+// costs nothing while nobody listens (the engine checks `active`), and little while nobody wants
+// this packet: listeners see a probe of plain fields first, and the event (with its payload copy)
+// is built only if one of them wants it.
 import type { IPv4Address, InterfaceName, ProtocolName } from '../config/types.js';
-import type { DropReason, Flow } from '../reflect/types.js';
+import type { DropReason, Flow, PodAttachment, Target } from '../reflect/types.js';
+
+/** What a listener can filter on before an event is built: the engine's own values, not copied. */
+export interface PacketProbe {
+  protocol: ProtocolName;
+  flow: Flow;
+  src: string;
+  dst: string;
+  drop?: DropReason;
+  from?: PodAttachment;
+  targets: readonly Target[];
+}
 
 export interface PacketEvent {
   time: number;
@@ -25,20 +38,42 @@ export interface PacketEvent {
 }
 
 export type PacketListener = (e: PacketEvent) => void;
+/** Whether a listener wants the packet this probe describes; absent: it wants every packet. */
+export type PacketWants = (p: PacketProbe) => boolean;
+
+interface Subscription {
+  listener: PacketListener;
+  wants?: PacketWants;
+}
 
 export class EventBus {
-  private readonly listeners = new Set<PacketListener>();
+  private readonly subs = new Set<Subscription>();
   get active(): boolean {
-    return this.listeners.size > 0;
+    return this.subs.size > 0;
   }
-  subscribe(l: PacketListener): () => void {
-    this.listeners.add(l);
-    return () => this.listeners.delete(l);
+  subscribe(listener: PacketListener, wants?: PacketWants): () => void {
+    const s = { listener, wants };
+    this.subs.add(s);
+    return () => this.subs.delete(s);
   }
-  publish(e: PacketEvent): void {
-    for (const l of this.listeners) {
+  /** Builds the event only if a listener wants the probed packet, then delivers it once to each. */
+  offer(probe: PacketProbe, build: () => PacketEvent): void {
+    let e: PacketEvent | undefined;
+    for (const s of this.subs) {
       try {
-        l(e);
+        if (s.wants && !s.wants(probe)) continue;
+        e ??= build();
+        s.listener(e);
+      } catch {
+        // an observer's bug must never reach the packet path
+      }
+    }
+  }
+  /** Delivers a built event to every listener (their own filters still apply to it). */
+  publish(e: PacketEvent): void {
+    for (const s of this.subs) {
+      try {
+        s.listener(e);
       } catch {
         // an observer's bug must never reach the packet path
       }

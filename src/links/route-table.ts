@@ -16,8 +16,9 @@ export async function readRoutes(): Promise<Route[]> {
   return [...parseRoutes(a.stdout || '[]'), ...parseRoutes(b.stdout || '[]', 6)];
 }
 
-/** Calls `onChange` (debounced) whenever a link or route changes: a pod restart replaces its veth
- *  and host route, and the agent must follow without a restart. `ip monitor` is respawned if it dies. */
+/** Calls `onChange` (debounced) whenever a link, route or address changes: a pod restart replaces
+ *  its veth and host route, a DHCP renewal can move the node's LAN address, and the agent must follow
+ *  without a restart. `ip monitor` is respawned if it dies. */
 export class LinkMonitor {
   private child?: ChildProcess;
   private timer?: NodeJS.Timeout;
@@ -30,7 +31,9 @@ export class LinkMonitor {
 
   start(): void {
     if (this.stopped) return;
-    const child = spawn('ip', ['-o', 'monitor', 'link', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('ip', ['-o', 'monitor', 'link', 'route', 'address'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     this.child = child;
     child.stdout?.on('data', () => this.schedule());
     child.on('error', () => undefined); // reported by exit below

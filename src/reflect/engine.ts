@@ -228,7 +228,17 @@ export class Reflector {
   }
 
   private publish(d: Datagram, h: ProtocolHandler, ingress: InterfaceName, o: Outcome): void {
-    this.bus.publish({
+    const targets = o.targets ?? [];
+    const probe = {
+      protocol: h.name,
+      flow: o.flow,
+      src: d.src,
+      dst: d.dst,
+      drop: o.reason,
+      from: o.from,
+      targets,
+    };
+    this.bus.offer(probe, () => ({
       time: this.now(),
       protocol: h.name,
       flow: o.flow,
@@ -239,11 +249,11 @@ export class Reflector {
       dstPort: d.dstPort,
       size: d.payload.length,
       pod: o.from?.pod.name,
-      targets: (o.targets ?? []).map((t) => (t.pod ? t.pod.pod.name : 'lan')),
+      targets: targets.map((t) => (t.pod ? t.pod.pod.name : 'lan')),
       drop: o.reason,
       detail: o.detail,
       payload: Buffer.from(d.payload),
-    });
+    }));
   }
 }
 

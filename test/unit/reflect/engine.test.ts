@@ -17,13 +17,16 @@ const MDNS = '224.0.0.251';
 /** The engine's own Emitter interface, kept in memory: what was sent where, and per-link MTUs. */
 class RecordingEmitter implements Emitter {
   readonly sent: Array<{ link: InterfaceName; packet: Buffer; dst: IPv4Address }> = [];
-  constructor(private readonly mtus: Record<InterfaceName, number> = {}) {}
+  /** Links whose socket refuses every packet (a full send queue). */
+  readonly refusing = new Set<InterfaceName>();
+  constructor(private readonly mtus: Record<InterfaceName, number | undefined> = {}) {}
   send(link: InterfaceName, packet: Buffer, dst: IPv4Address): boolean {
+    if (this.refusing.has(link)) return false;
     this.sent.push({ link, packet: Buffer.from(packet), dst });
     return true;
   }
-  mtu(link: InterfaceName): number {
-    return this.mtus[link] ?? 1500;
+  mtu(link: InterfaceName): number | undefined {
+    return link in this.mtus ? this.mtus[link] : 1500;
   }
   links(): InterfaceName[] {
     return this.sent.map((s) => s.link);
@@ -37,7 +40,7 @@ class RecordingEmitter implements Emitter {
 
 interface RigOptions {
   pods?: PodAttachment[];
-  mtus?: Record<InterfaceName, number>;
+  mtus?: Record<InterfaceName, number | undefined>;
   dedupeWindowMs?: number;
   perSource?: TokenBuckets;
   perPod?: TokenBuckets;
@@ -286,7 +289,56 @@ describe('Reflector', () => {
     });
   });
 
+  describe('what was not sent', () => {
+    it('counts a copy for a link whose socket just failed as link-down, not too-big', () => {
+      const { reflector, emitter, counters } = rig({
+        mtus: { 'cali-ha': undefined, 'cali-sonos': undefined },
+      });
+      reflector.handle(packet(DEVICE, query()), LAN);
+      assert.deepEqual(emitter.sent, []);
+      assert.deepEqual(counters.dropped, { mdns: { 'link-down': 1 } });
+    });
+
+    it('counts as relayed and emitted only the copies the sockets took', () => {
+      const { reflector, emitter, counters } = rig();
+      emitter.refusing.add('cali-ha');
+      reflector.handle(packet(DEVICE, query()), LAN);
+      assert.deepEqual(emitter.links(), ['cali-sonos']);
+      assert.deepEqual(counters.emitted, { mdns: { 'lan-to-pod': 1 } });
+      emitter.refusing.add('cali-sonos');
+      reflector.handle(packet(DEVICE, query()), LAN);
+      assert.deepEqual(counters.relayed, { mdns: { 'lan-to-pod': 1 } }, 'the second packet left for no pod');
+      assert.deepEqual(counters.dropped, { mdns: { 'send-failed': 1 } });
+    });
+  });
+
   describe('event bus', () => {
+    it('builds no event and copies no payload when no listener wants the packet', () => {
+      const { reflector, bus } = rig();
+      const probes: string[] = [];
+      let built = 0;
+      bus.subscribe(
+        () => built++,
+        (p) => (probes.push(`${p.protocol} ${p.flow} ${p.drop ?? 'relayed'}`), false),
+      );
+      const copies = Buffer.from;
+      const q = query();
+      let payloadCopies = 0; // the recording emitter copies whole packets; count copies of payloads
+      Buffer.from = ((...a: Parameters<typeof Buffer.from>) => {
+        if (Buffer.isBuffer(a[0]) && a[0].length === q.length) payloadCopies++;
+        return copies(...a);
+      }) as typeof Buffer.from;
+      try {
+        reflector.handle(packet(DEVICE, q), LAN);
+        reflector.handle(packet('10.1.0.9', q), 'cali-ha');
+      } finally {
+        Buffer.from = copies;
+      }
+      assert.deepEqual(probes, ['mdns lan-to-pod relayed', 'mdns pod-to-lan not-opted-in']);
+      assert.equal(built, 0);
+      assert.equal(payloadCopies, 0);
+    });
+
     it('publishes nothing while nobody is subscribed, and stops when the last one leaves', () => {
       const { reflector, bus, events, subscribe } = rig();
       assert.equal(bus.active, false);
