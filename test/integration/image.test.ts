@@ -23,6 +23,7 @@ import {
   measureImage,
   runContainer,
   ROOT,
+  TEST_IMAGE,
   type Container,
   type ImageSize,
 } from '../support/image.js';
@@ -220,6 +221,45 @@ describeAsRoot(
         CLI(['status', '--json', '--control-socket', join(scratch, 'run', 'control.sock')]),
       );
       assert.equal((JSON.parse(onNode.stdout) as { pid: number }).pid, status.pid, 'the same agent');
+    });
+
+    it('carries the static CNI IPAM shim, which `lan-reflector install-cni` copies onto the host and which runs there', async function () {
+      const binDir = join(scratch, 'cni-bin');
+      mkdirSync(binDir);
+      // As an init container would run it: the same image and restrictions, the host's CNI bin dir mounted.
+      const { pod, agent } = renderedDaemonSet();
+      const init = await runContainer(
+        TEST_IMAGE,
+        pod,
+        {
+          ...agent,
+          name: 'install-cni',
+          args: ['install-cni', '--bin-dir', '/host/opt/cni/bin'],
+          volumeMounts: [],
+          env: [],
+        },
+        {
+          netns: bed.ns(NODE),
+          volumes: {},
+          env: {},
+          extraFiles: [],
+          binds: [{ host: binDir, container: '/host/opt/cni/bin' }],
+        },
+        { wait: false },
+      );
+      const status = await init.proc.exited;
+      assert.equal(status.code, 0, `install-cni failed:\n${init.proc.stdout}${init.proc.stderr}`);
+      const shim = join(binDir, 'lan-reflector-ipam');
+      const elf = readFileSync(shim);
+      assert.equal(elf.subarray(1, 4).toString(), 'ELF');
+      const interp = await run(['readelf', '--program-headers', shim]);
+      assert.doesNotMatch(interp.stdout, /INTERP/, 'statically linked: no program interpreter');
+      const version = await run([shim], { env: { CNI_COMMAND: 'VERSION' }, check: false });
+      assert.deepEqual(
+        JSON.parse(version.stdout).supportedVersions.includes('1.0.0'),
+        true,
+        version.stdout + version.stderr,
+      );
     });
 
     it('is the size docker/README.md publishes (within 5%)', function () {

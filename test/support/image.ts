@@ -111,6 +111,8 @@ export interface PodRun {
   extraFiles?: Array<{ host: string; container: string }>;
   /** Flags appended to the container's args. */
   extraArgs?: string[];
+  /** Host directories bind-mounted read-write (an init container's hostPath). */
+  binds?: Array<{ host: string; container: string }>;
 }
 
 /**
@@ -164,6 +166,7 @@ export function podmanFlags(pod: V1PodSpec, container: V1Container, runAs: PodRu
     flags.push('--volume', `${host}:${m.mountPath}:${ro}`);
   }
   for (const f of runAs.extraFiles ?? []) flags.push('--volume', `${f.host}:${f.container}:ro`);
+  for (const b of runAs.binds ?? []) flags.push('--volume', `${b.host}:${b.container}:rw`);
   for (const e of container.env ?? []) {
     const value = e.value ?? runAs.env[e.name];
     if (value === undefined) throw new Error(`env ${e.name} needs a value for the test`);
@@ -190,6 +193,7 @@ export async function runContainer(
   pod: V1PodSpec,
   container: V1Container,
   runAs: PodRun,
+  opts: { wait?: boolean } = {},
 ): Promise<Container> {
   const name = `lr-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
   const command = container.command ?? [];
@@ -210,6 +214,21 @@ export async function runContainer(
   ];
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const proc = new Proc(child, argv.join(' '));
+  const handle = (pid: number): Container => ({
+    name,
+    proc,
+    pid,
+    exec: (cmd, o) =>
+      run(['podman', '--runtime', RUNTIME, 'exec', name, ...cmd], { check: o?.check, timeoutMs: 20_000 }),
+    stop: (timeoutS) =>
+      run(['podman', 'stop', '--time', String(timeoutS), name], { timeoutMs: (timeoutS + 10) * 1000 }),
+    remove: async () => {
+      await run(['podman', 'rm', '--force', '--time', '0', name], { check: false });
+      await proc.stop().catch(() => undefined);
+    },
+  });
+  // A run-to-completion container (an init container): the caller awaits proc.exited.
+  if (opts.wait === false) return handle(0);
   const deadline = Date.now() + 30_000;
   let pid = 0;
   while (!pid) {
@@ -219,17 +238,5 @@ export async function runContainer(
     pid = r.code === 0 ? Number(r.stdout.trim()) : 0;
     if (!pid) await new Promise((ok) => setTimeout(ok, 100));
   }
-  return {
-    name,
-    proc,
-    pid,
-    exec: (cmd, opts) =>
-      run(['podman', '--runtime', RUNTIME, 'exec', name, ...cmd], { check: opts?.check, timeoutMs: 20_000 }),
-    stop: (timeoutS) =>
-      run(['podman', 'stop', '--time', String(timeoutS), name], { timeoutMs: (timeoutS + 10) * 1000 }),
-    remove: async () => {
-      await run(['podman', 'rm', '--force', '--time', '0', name], { check: false });
-      await proc.stop().catch(() => undefined);
-    },
-  };
+  return handle(pid);
 }
