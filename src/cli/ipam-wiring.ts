@@ -41,6 +41,11 @@ export async function ipamFor(
   extras: IpamExtras = {},
 ): Promise<IpamService> {
   const pods = extras.pods ?? (config.kubernetes.enabled ? await kubeLookup(sources) : undefined);
+  // issue 11: `ipam.store: kubernetes` (the client is loaded only for it).
+  const kube =
+    config.ipam!.store.kind === 'kubernetes' && !extras.store
+      ? await (await import('./ipam-kube-wiring.js')).kubeStoreFor(config, log, () => extras.announcer)
+      : undefined;
   const service = new IpamService(
     {
       config: config.ipam!,
@@ -49,6 +54,7 @@ export async function ipamFor(
       nodeAddress: async () => (await readLanAddress(config.lanInterface).catch(() => undefined))?.address,
       ...extras,
       pods,
+      ...(kube && { store: kube.store }),
     },
     config.podDefaults,
   );

@@ -71,9 +71,24 @@ function storeConfig(raw: unknown, blockSize: number): IpamStoreConfig {
     return { kind: 'file', directory };
   }
   const r = v.record(raw, 'ipam.store');
-  v.knownKeys(r, 'ipam.store', ['kind', 'directory']);
+  v.knownKeys(r, 'ipam.store', ['kind', 'directory', 'gcGraceSeconds', 'gcIntervalSeconds']);
   const kind = v.oneOf(r.kind ?? 'file', 'ipam.store.kind', ['file', 'kubernetes'] as const);
-  if (kind === 'kubernetes') return { kind, blockSize };
+  if (kind === 'kubernetes') {
+    // issue 11: how long a leak stays a leak before it is freed (Calico's default is 15 min), and
+    // how often the collector looks.
+    const grace =
+      r.gcGraceSeconds === undefined ? 600 : v.int(r.gcGraceSeconds, 'ipam.store.gcGraceSeconds', 1, 86_400);
+    const every =
+      r.gcIntervalSeconds === undefined
+        ? 60
+        : v.int(r.gcIntervalSeconds, 'ipam.store.gcIntervalSeconds', 1, 86_400);
+    return { kind, blockSize, gcGraceMs: grace * 1000, gcIntervalMs: every * 1000 };
+  }
+  if (r.gcGraceSeconds !== undefined || r.gcIntervalSeconds !== undefined)
+    throw new ConfigError(
+      'ipam.store',
+      'gcGraceSeconds and gcIntervalSeconds apply to kind "kubernetes" only',
+    );
   const directory =
     r.directory === undefined
       ? DEFAULT_IPAM_STORE

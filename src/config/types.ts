@@ -118,7 +118,13 @@ export interface IpamRoute {
 export type IpamStoreConfig =
   | { kind: 'file'; directory: string }
   /** issue 11: blocks claimed through the Kubernetes API. */
-  | { kind: 'kubernetes'; blockSize: number };
+  | {
+      kind: 'kubernetes';
+      blockSize: number;
+      /** Garbage collection (issue 11): grace before a leak is freed, and time between passes. */
+      gcGraceMs?: number;
+      gcIntervalMs?: number;
+    };
 
 export interface IpamProbeConfig {
   enabled: boolean;

@@ -89,6 +89,8 @@ export class KubeStore implements IpamStore {
   private reachable = false;
   private syncing?: Promise<void>;
   private growing?: Promise<boolean>;
+  /** grow() answered "look again" without claiming, and no reserve succeeded since. */
+  private lookedAgain = false;
   private timer?: NodeJS.Timeout;
   private retryDelay: number;
   private closed = false;
@@ -148,6 +150,7 @@ export class KubeStore implements IpamStore {
         allocationObject(a, this.o.node, own ? block.name : undefined),
       );
       this.put(created);
+      this.lookedAgain = false;
       return true;
     } catch (err) {
       const f = failureOf(err);
@@ -490,7 +493,10 @@ export class KubeStore implements IpamStore {
 
   private async claimBlock(): Promise<boolean> {
     await this.ready();
-    if (this.hasFree()) return true; // someone released, or another caller's claim landed meanwhile
+    // Someone released, or another caller's claim landed meanwhile: look again — but only once in a
+    // row, for the allocator may skip addresses this store cannot see (the gateway, pinned ones).
+    if (!this.lookedAgain && this.hasFree()) return (this.lookedAgain = true);
+    this.lookedAgain = false;
     return this.unavailableAs11(async () => {
       for (let attempt = 0; attempt < 16; attempt++) {
         const all = await this.o.api.listBlocks();
