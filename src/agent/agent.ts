@@ -14,6 +14,7 @@ import { LinkMonitor, readRoutes } from '../links/route-table.js';
 import { lookupRoute } from '../links/routes.js';
 import { PodRegistry } from '../pods/registry.js';
 import type { PodSource } from '../pods/types.js';
+import { discoveryPorts } from '../protocols/ports.js';
 import { protocolTable, type ProtocolTable } from '../protocols/registry.js';
 import { Counters } from '../reflect/counters.js';
 import { DedupeWindow } from '../reflect/dedupe.js';
@@ -57,6 +58,7 @@ export class Agent {
       (buf, link) => this.reflector.handle(buf, link),
       log,
       () => this.requestScan(),
+      discoveryPorts(config),
     );
     this.sessions = new NodeSessions((...reply) => this.reflector.injectReply(...reply), log, {
       ttlMs: config.sessionTtlMs,

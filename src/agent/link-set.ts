@@ -13,11 +13,29 @@ export type { LinkUse } from './wanted-links.js';
 export class LinkSet implements Emitter {
   readonly links = new Map<InterfaceName, RawLink>();
 
+  /** Ports every receive socket's kernel filter passes (src/protocols/ports.ts); undefined: all UDP. */
+  private ports?: readonly number[];
+
   constructor(
     private readonly onPacket: (packet: Buffer, link: InterfaceName) => void,
     private readonly log: Logger,
     private readonly onLinkGone: () => void,
-  ) {}
+    ports?: readonly number[],
+  ) {
+    this.ports = ports;
+  }
+
+  /** The configured ports changed: every open receive socket gets the new filter at once. */
+  setPorts(ports: readonly number[]): void {
+    this.ports = [...ports];
+    for (const link of this.links.values()) {
+      try {
+        link.setPorts(ports);
+      } catch (err) {
+        this.log.warn('cannot replace the link filter', { link: link.name, error: String(err) });
+      }
+    }
+  }
 
   /** False when the packet was not queued (no such link, or the addon dropped it). */
   send(link: InterfaceName, packet: Buffer, _dst: IPv4Address): boolean {
@@ -38,7 +56,7 @@ export class LinkSet implements Emitter {
       (err, failed) => this.onError(err, failed),
       // A bridge port is only sent on: what it hears is the bridge's business (and arrives on the
       // bridge device too), so its socket receives nothing at all.
-      { receive: use.receive },
+      { receive: use.receive, ports: this.ports },
     );
     try {
       for (const g of use.groups) link.join(g);

@@ -87,7 +87,22 @@ export function formatStatus(s: StatusReply): string {
   out.push('', 'Interfaces:');
   if (s.interfaces.length === 0) out.push('  none open');
   else {
-    const rows = [['NAME', 'ROLE', 'INDEX', 'MTU', 'RECEIVED', 'SENT', 'ERRORS', 'GROUPS', 'PODS']];
+    const rows = [
+      [
+        'NAME',
+        'ROLE',
+        'INDEX',
+        'MTU',
+        'RECEIVED',
+        'SENT',
+        'ERRORS',
+        'GROUPS',
+        'PODS',
+        'SOCKET',
+        'FILTER',
+        'IPV6',
+      ],
+    ];
     for (const i of s.interfaces)
       rows.push([
         i.name,
@@ -99,8 +114,35 @@ export function formatStatus(s: StatusReply): string {
         String(i.sendErrors),
         i.groups.join(',') || '-',
         i.pods.join(',') || (i.role === 'lan' ? '' : '-'),
+        i.socket.receive ? i.socket.kind : `${i.socket.kind} send-only`,
+        !i.socket.receive
+          ? '-'
+          : i.socket.filterPorts === null
+            ? 'all udp'
+            : `udp ${i.socket.filterPorts.join(',') || 'none'}`,
+        i.ipv6 ? (i.ipv6.state === 'on' && !i.ipv6.open ? 'on (not open)' : i.ipv6.state) : '-',
       ]);
     out.push(...table(rows));
+    for (const i of s.interfaces) {
+      if (i.ipv6?.detail || i.ipv6?.error) out.push(`  ! ${i.name} IPv6: ${i.ipv6.error ?? i.ipv6.detail}`);
+      const dropped = Object.entries(i.socket.sendDropReasons).filter(([, n]) => n > 0);
+      if (dropped.length)
+        out.push(`  ! ${i.name}: sends dropped: ${dropped.map(([r, n]) => `${r} ${n}`).join(', ')}`);
+    }
+    const sock = s.interfaces.reduce(
+      (t, i) => ({
+        received: t.received + i.socket.received,
+        batches: t.batches + i.socket.batches,
+        queued: t.queued + i.socket.sendQueued,
+        dropped: t.dropped + i.socket.sendDropped,
+        truncated: t.truncated + i.socket.truncated,
+      }),
+      { received: 0, batches: 0, queued: 0, dropped: 0, truncated: 0 },
+    );
+    out.push(
+      `  sockets: ${sock.received} received in ${sock.batches} batches, ${sock.queued} sends waited, ` +
+        `${sock.dropped} sends dropped, ${sock.truncated} truncated`,
+    );
   }
 
   out.push('', 'Packets since start:');

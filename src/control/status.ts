@@ -34,6 +34,7 @@ export function buildStatus(src: ControlSource, tailClients: number, now = Date.
       podsByLink.set(l, list);
     }
   }
+  const v6 = src.links6?.status();
   const interfaces: InterfaceStatus[] = [...src.links.links]
     .map(([name, l]) => ({
       name,
@@ -45,6 +46,21 @@ export function buildStatus(src: ControlSource, tailClients: number, now = Date.
       received: l.stats.received,
       sent: l.stats.sent,
       sendErrors: l.stats.sendErrors,
+      socket: {
+        kind: l.kind ?? 'ipv4-udp',
+        receive: l.receive ?? true,
+        filterPorts: l.filterPorts ? [...l.filterPorts] : null,
+        received: l.stats.received,
+        sent: l.stats.sent,
+        sendErrors: l.stats.sendErrors,
+        batches: l.stats.batches ?? 0,
+        sendQueued: l.stats.sendQueued ?? 0,
+        sendDropped: l.stats.sendDropped ?? 0,
+        sendDropReasons: { ...(l.stats.sendDropReasons ?? {}) },
+        queueDepth: l.stats.queueDepth ?? 0,
+        truncated: l.stats.truncated ?? 0,
+      },
+      ...(v6 ? { ipv6: v6.get(name) ?? { state: 'off', open: false, groups: [] } } : {}),
     }))
     .sort((a, b) => (a.role === b.role ? a.name.localeCompare(b.name) : a.role === 'lan' ? -1 : 1));
 

@@ -18,7 +18,41 @@ export interface LinkView {
   readonly index: number;
   readonly mtu: number;
   readonly groups: ReadonlySet<IPv4Address>;
-  readonly stats: { readonly received: number; readonly sent: number; readonly sendErrors: number };
+  /** The addon's counters for the link's socket (src/wire/native.ts SocketStats). */
+  readonly stats: { readonly received: number; readonly sent: number; readonly sendErrors: number } & Partial<
+    Omit<SocketCounters, 'received' | 'sent' | 'sendErrors'>
+  >;
+  /** The socket kind (`ipv4-udp`) and whether it receives at all (a bridge port only sends). */
+  readonly kind?: string;
+  readonly receive?: boolean;
+  /** UDP destination ports the kernel filter passes; null: no filter (every UDP packet). */
+  readonly filterPorts?: readonly number[] | null;
+}
+
+/** The addon's per-socket counters, as status shows them. */
+export interface SocketCounters {
+  received: number;
+  sent: number;
+  sendErrors: number;
+  /** recvmmsg calls that returned packets: received / batches is the mean batch. */
+  batches: number;
+  /** Packets that waited for the socket to become writable. */
+  sendQueued: number;
+  /** Packets that never left, and why (send-queue-full, too-big, no-buffer-space, closed). */
+  sendDropped: number;
+  sendDropReasons: Record<string, number>;
+  queueDepth: number;
+  /** Packets longer than the receive buffer. */
+  truncated: number;
+}
+
+/** One link's IPv6 state (src/agent/link6-set.ts Link6Status satisfies it). */
+export interface Link6View {
+  state: string;
+  detail?: string;
+  open: boolean;
+  groups: string[];
+  error?: string;
 }
 
 /** The agent's observable surface that the control socket and the metrics read. Agent satisfies it. */
@@ -30,6 +64,8 @@ export interface ControlSource {
   readonly registry: { all(): PodSpec[] };
   readonly attachments: readonly PodAttachment[];
   readonly links: { readonly links: ReadonlyMap<InterfaceName, LinkView> };
+  /** The IPv6 sockets, when the agent relays IPv6: each wanted link's state. */
+  readonly links6?: { status(): ReadonlyMap<InterfaceName, Link6View> };
   readonly startedAt: number;
   readonly ready: boolean;
   podProblems(): Map<string, string>;
@@ -138,6 +174,15 @@ export interface InterfaceStatus {
   received: number;
   sent: number;
   sendErrors: number;
+  /** The link's IPv4 socket: kind, filter and the addon's counters. */
+  socket: {
+    kind: string;
+    receive: boolean;
+    /** Ports the kernel filter passes ([] = drops everything: a send-only socket); null = no filter. */
+    filterPorts: number[] | null;
+  } & SocketCounters;
+  /** IPv6 on this link, when the agent relays IPv6 (absent otherwise). */
+  ipv6?: Link6View;
 }
 
 export interface FlowCounts {

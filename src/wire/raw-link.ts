@@ -4,7 +4,8 @@
 // (DESIGN.md decision 4) and picks the egress link of every emission without routing.
 import { readFileSync } from 'node:fs';
 import type { InterfaceName } from '../config/types.js';
-import { NativeSocket, PrivilegeError, type Received, type SocketStats } from './native.js';
+import { udpPortFilter } from './bpf.js';
+import { NativeSocket, PrivilegeError, type Received, type SocketKind, type SocketStats } from './native.js';
 import {
   IPPROTO_IP,
   IP_ADD_MEMBERSHIP,
@@ -42,8 +43,8 @@ export type RawLinkStats = SocketStats;
 export interface RawLinkOptions {
   /** false: a send-only socket (a bridge port): the kernel queues nothing for it. */
   receive?: boolean;
-  /** Classic BPF program for the receive side (src/wire/bpf.ts). */
-  filter?: Buffer;
+  /** The UDP destination ports the kernel filter passes (src/wire/bpf.ts); absent: every UDP packet. */
+  ports?: readonly number[];
 }
 
 export class RawLink {
@@ -52,6 +53,9 @@ export class RawLink {
   readonly mtu: number;
   readonly groups = new Set<string>();
   readonly receive: boolean;
+  readonly kind: SocketKind = 'ipv4-udp';
+  /** Ports the kernel filter passes; [] for a send-only socket (it drops all); null: no filter. */
+  filterPorts: readonly number[] | null;
   private readonly socket: NativeSocket;
   private closed = false;
 
@@ -64,6 +68,7 @@ export class RawLink {
     this.name = name;
     this.mtu = linkMtu(name);
     this.receive = opts.receive ?? true;
+    this.filterPorts = !this.receive ? [] : opts.ports ? [...opts.ports].sort((a, b) => a - b) : null;
     const deliver = (msgs: Received[]) => {
       for (let i = 0; i < msgs.length && !this.closed; i++) onPacket(msgs[i].data, this);
     };
@@ -74,7 +79,8 @@ export class RawLink {
         kind: 'ipv4-udp',
         link: name,
         receive: this.receive,
-        filter: opts.filter,
+        // Attached before the socket can queue anything (the addon drains what came first).
+        filter: this.receive && opts.ports ? udpPortFilter({ family: 4, ports: opts.ports }) : undefined,
         bufferSize: Math.max(this.mtu, 1500) + 64,
       },
       deliver,
@@ -104,9 +110,11 @@ export class RawLink {
     return this.socket.stats;
   }
 
-  /** Replaces the receive filter (the configured ports changed). */
-  setFilter(prog: Buffer): void {
-    this.socket.setFilter(prog);
+  /** Replaces the kernel filter with one for `ports` (the configured ports changed); atomic. */
+  setPorts(ports: readonly number[]): void {
+    if (!this.receive) return;
+    this.socket.setFilter(udpPortFilter({ family: 4, ports }));
+    this.filterPorts = [...ports].sort((a, b) => a - b);
   }
 
   /** Joins a group on this link by index (ip_mreqn), so the kernel accepts it here. One socket per

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { buildStatus } from '../../../src/control/status.js';
 import { clockTime, formatPacketLine, formatStatus } from '../../../src/control/format.js';
 import { DecodedEvent, jsonSafe } from '../../../src/control/packet-view.js';
+import type { LinkView } from '../../../src/control/types.js';
 import { castQuery, event, hapResponse, TestSource } from './helpers.js';
 
 describe('what tail and status print', function () {
@@ -66,5 +67,63 @@ describe('what tail and status print', function () {
     assert.match(text, /eth0\s+lan\s+2\s+1500\s+120\s+14\s+0\s+224\.0\.0\.251,239\.255\.255\.250/);
     assert.match(text, /mdns\s+lan-to-pod\s+1\s+1\s+1/);
     assert.match(text, /mdns\s+duplicate\s+1/);
+  });
+
+  it('shows each link’s socket kind, kernel filter ports, IPv6 state and the addon’s counters', () => {
+    const src = new TestSource();
+    const drops = { 'send-queue-full': 3, 'too-big': 0, closed: 0, 'no-buffer-space': 0 };
+    const counters = (received: number, batches: number) => ({
+      received,
+      sent: 2,
+      sendErrors: 0,
+      batches,
+      sendQueued: 4,
+      sendDropped: 3,
+      sendDropReasons: drops,
+      queueDepth: 0,
+      truncated: 1,
+    });
+    const links = src.links.links as Map<string, LinkView>;
+    links.set('eth0', {
+      index: 2,
+      mtu: 1500,
+      groups: new Set(['224.0.0.251']),
+      stats: counters(120, 30),
+      kind: 'ipv4-udp',
+      receive: true,
+      filterPorts: [1900, 5353, 38899],
+    });
+    links.set('veth9', {
+      index: 12,
+      mtu: 1500,
+      groups: new Set(),
+      stats: counters(0, 0),
+      receive: false,
+      filterPorts: [],
+    });
+    const six = new Map([
+      ['eth0', { state: 'on', open: true, groups: ['ff02::fb'] }],
+      [
+        'veth9',
+        { state: 'disabled', open: false, groups: [], detail: 'net.ipv6.conf.veth9.disable_ipv6 = 1' },
+      ],
+    ]);
+    const status = buildStatus(Object.assign(src, { links6: { status: () => six } }), 0);
+    const eth0 = status.interfaces.find((i) => i.name === 'eth0')!;
+    assert.deepEqual(eth0.socket.filterPorts, [1900, 5353, 38899]);
+    assert.equal(eth0.socket.batches, 30);
+    assert.equal(eth0.socket.sendDropReasons['send-queue-full'], 3);
+    assert.equal(eth0.ipv6?.state, 'on');
+    const text = formatStatus(status);
+    assert.match(text, /eth0\s+lan\s+2\s+1500\s+120\s.*ipv4-udp\s+udp 1900,5353,38899\s+on/);
+    assert.match(text, /veth9\s+pod\s+12\s.*ipv4-udp send-only\s+-\s+disabled/);
+    assert.match(text, /! veth9 IPv6: net\.ipv6\.conf\.veth9\.disable_ipv6 = 1/);
+    assert.match(text, /! eth0: sends dropped: send-queue-full 3/);
+    assert.match(text, /sockets: 120 received in 30 batches, 8 sends waited, 6 sends dropped, 2 truncated/);
+  });
+
+  it('says a link’s socket takes every UDP packet when it has no filter, and shows no IPv6 column data without IPv6', () => {
+    const text = formatStatus(buildStatus(new TestSource(), 0));
+    assert.match(text, /eth0\s+lan\s+2\s.*ipv4-udp\s+all udp\s+-/);
   });
 });
