@@ -147,7 +147,9 @@ export class PoolProvider implements AddressProvider {
           const a = this.record(req, address, 'pool');
           if (!(await this.o.store.reserve(a))) continue; // taken meanwhile (another node, another walk)
           this.last = address;
-          const verdict = this.o.config.probe.enabled ? await this.o.guard.inUse(address) : 'free';
+          // Always asked: the guard skips only its ARP probe when ipam.probe is off (the neighbour
+          // table and seen-in-discovery cost nothing).
+          const verdict = await this.o.guard.inUse(address);
           if (verdict === 'free') return a;
           await this.holdBack(address, verdict.by);
           await this.o.store.releaseAddress(address);

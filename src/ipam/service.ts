@@ -107,11 +107,9 @@ export class IpamService {
           },
         },
       });
-    const live = await this.store.list();
-    await announcer
-      .reconcile(live)
-      .catch((err) => this.log.error('reconcile failed', { error: String(err) }));
-    for (const a of live) this.podSource.assigned(a);
+    // A store that cannot list yet (the Kubernetes store before its first sync) must not make the
+    // announcer drop live proxy entries: reconcile only on a real list, retried until one comes.
+    const live = await this.reconcileWhenListed(announcer);
     this.server = new IpamServer(
       cfg.socket,
       (req) => this.call(req),
@@ -128,9 +126,31 @@ export class IpamService {
       subnet: cfg.subnet.text,
       ranges: cfg.ranges.map((r) => r.text),
       gateway: this.gateway,
-      allocations: live.length,
+      allocations: live?.length,
       store: cfg.store.kind === 'file' ? cfg.store.directory : cfg.store.kind,
     });
+  }
+
+  private async reconcileWhenListed(announcer: Announcer, delayMs = 1000): Promise<Allocation[] | undefined> {
+    let live: Allocation[];
+    try {
+      live = await this.store.list();
+    } catch (err) {
+      this.log.warn('the IPAM store cannot list allocations yet; reconciling later', {
+        error: String((err as Error).message),
+      });
+      const t = setTimeout(
+        () => void this.reconcileWhenListed(announcer, Math.min(delayMs * 2, 30_000)),
+        delayMs,
+      );
+      t.unref();
+      return undefined;
+    }
+    await announcer
+      .reconcile(live)
+      .catch((err) => this.log.error('reconcile failed', { error: String(err) }));
+    for (const a of live) this.podSource.assigned(a);
+    return live;
   }
 
   /** Carries out the DELs the shim recorded while the agent was down. */
@@ -202,7 +222,8 @@ export class IpamService {
   }
 
   private async updateGauges(): Promise<void> {
-    const l = await this.listing();
+    const l = await this.listing().catch(() => undefined);
+    if (!l) return; // the store cannot list right now; the next call tries again
     this.metrics.allocations.set(l.allocations.length);
     this.metrics.free.set(l.free);
   }
