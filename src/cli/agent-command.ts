@@ -58,12 +58,18 @@ export function agentCommand(program: Command): void {
         const { kubeSourceFor } = await import('./kube-wiring.js');
         sources.push(await kubeSourceFor(config, log));
       }
+      // The LAN side answers ARP for the IPAM's pods and guards its pool (issue 10).
+      const lanWiring = config.ipam ? await import('./lan-side-wiring.js') : undefined;
+      const lan = await lanWiring?.lanSideFor(config, log);
       const ipam = config.ipam
-        ? await (await import('./ipam-wiring.js')).ipamFor(config, log, sources)
+        ? await (
+            await import('./ipam-wiring.js')
+          ).ipamFor(config, log, sources, lan && { guard: lan.guard, announcer: lan.announcer })
         : undefined;
       if (sources.length === 0)
         log.warn('no pods to relay for: give --pod ADDRESS, a `pods:` list, or --kubernetes');
       const agent = new Agent(config, sources, log);
+      if (lan) lanWiring?.observeDiscovery(agent.reflector, lan);
       const extras = await import('./agent-services.js');
       let stopping = false;
       const stop = async (signal: string) => {
@@ -74,6 +80,7 @@ export function agentCommand(program: Command): void {
         setTimeout(() => process.exit(0), 900).unref();
         await extras.stopServices();
         await ipam?.stop();
+        lan?.close(); // the kernel's proxy entries stay: pods stay reachable until the next agent
         await agent.stop();
         process.exit(0);
       };

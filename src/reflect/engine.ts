@@ -86,6 +86,10 @@ export class Reflector {
     };
   }
 
+  /** Sees every discovery datagram that arrives on the LAN link, before any decision: the IPAM
+   *  keeps the addresses devices use out of its pool (src/ipam/lan/seen-addresses.ts). */
+  lanObserver?: (d: Datagram) => void;
+
   get topology(): Topology {
     return this.env.topology;
   }
@@ -110,6 +114,7 @@ export class Reflector {
     // A raw UDP socket sees every UDP packet on its link; only discovery traffic concerns us.
     const handler = this.protocols.classify(d.dst, d.dstPort, this.env.topology.lanAddress);
     if (!handler) return;
+    if (this.lanObserver && ingress === this.env.topology.lanLink) this.lanObserver(d);
     let outcome: Outcome;
     try {
       outcome = this.route(d, handler, ingress);

@@ -1,7 +1,8 @@
 // Wires the IPAM's LAN side onto the node: one rtnetlink socket (proxy entries, proxy_delay, the
 // neighbour table) and one AF_PACKET socket for ARP on the LAN link, both in-process through the
 // native layer; the guard, announcer and conflict reports over them. No decision lives here.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError } from '../../config/errors.js';
 import type { InterfaceName, IpamConfig, IPv4Address } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
 import { ETH_P_ARP, isMac, type MacAddress } from '../../links/arp.js';
@@ -86,6 +87,8 @@ const nativeNetlink: OpenNetlink = (onDatagram, onError) => {
 export async function openLanSide(o: LanSideOptions): Promise<LanSide> {
   assertLittleEndian();
   const { lanLink, log } = o;
+  if (!existsSync(`/sys/class/net/${lanLink}`))
+    throw new ConfigError('lanInterface', `interface "${lanLink}" not found on this node`);
   const ifindex = Number(sysfs(lanLink, 'ifindex'));
   const mac = sysfs(lanLink, 'address').toLowerCase();
   if (!isMac(mac)) throw new Error(`${lanLink} has no Ethernet address (${mac}): it cannot answer ARP`);
