@@ -34,6 +34,20 @@ async function kubeLookup(sources: PodSource[]): Promise<PodAnnotationLookup | u
   });
 }
 
+async function dhcpFactory(
+  config: AgentConfig,
+  log: Logger,
+  service: () => IpamService,
+): Promise<IpamServiceOptions['provider']> {
+  const { dhcpProvider, kubeWarnPod } = await import('../ipam/dhcp/wiring.js');
+  return dhcpProvider({
+    config,
+    log,
+    metrics: () => service().metrics.dhcp,
+    warnPod: config.kubernetes.enabled ? await kubeWarnPod(config.kubernetes.nodeName) : undefined,
+  });
+}
+
 export async function ipamFor(
   config: AgentConfig,
   log: Logger,
@@ -46,13 +60,19 @@ export async function ipamFor(
     config.ipam!.store.kind === 'kubernetes' && !extras.store
       ? await (await import('./ipam-kube-wiring.js')).kubeStoreFor(config, log, () => extras.announcer)
       : undefined;
-  const service = new IpamService(
+  let service: IpamService | undefined = undefined;
+  // ipam.mode dhcp (issue 12): addresses leased from the LAN's DHCP server instead of the pool.
+  const provider =
+    extras.provider ??
+    (config.ipam!.mode === 'dhcp' ? await dhcpFactory(config, log, () => service!) : undefined);
+  service = new IpamService(
     {
       config: config.ipam!,
       log,
       nodeName: config.kubernetes.nodeName || undefined,
       nodeAddress: async () => (await readLanAddress(config.lanInterface).catch(() => undefined))?.address,
       ...extras,
+      provider,
       pods,
       ...(kube && { store: kube.store }),
     },

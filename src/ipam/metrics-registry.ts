@@ -1,6 +1,7 @@
 // Registers the IPAM's metrics on the agent's Prometheus registry; values are read at scrape time.
 import client from 'prom-client';
 import type { IpamMetrics, LabelledCounter } from './metrics.js';
+import { registerDhcpMetrics } from './dhcp/metrics.js';
 
 function fromCounter<L extends string>(metric: client.Counter<L>, c: LabelledCounter): void {
   metric.reset();
@@ -8,6 +9,7 @@ function fromCounter<L extends string>(metric: client.Counter<L>, c: LabelledCou
 }
 
 export function registerIpamMetrics(registry: client.Registry, m: IpamMetrics): void {
+  registerDhcpMetrics(registry, m.dhcp);
   new client.Counter({
     name: 'lan_reflector_ipam_cni_calls_total',
     help: 'CNI calls the IPAM served, by command (ADD, DEL, CHECK, GC, STATUS) and result (ok, error, delegated).',

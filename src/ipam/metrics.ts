@@ -5,6 +5,8 @@
 /** ADD latency buckets, seconds: the target without the probe is p99 < 20 ms, a probe adds ~200 ms. */
 export const ADD_BUCKETS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
+import { DhcpMetrics } from './dhcp/metrics.js';
+
 export class LabelledCounter {
   readonly values = new Map<string, number>();
   inc(labels: Record<string, string> = {}, by = 1): void {
@@ -39,6 +41,8 @@ export class LabelledHistogram {
 }
 
 export class IpamMetrics {
+  /** ipam.mode dhcp: leases, failures by cause, renewals, lease problems (src/ipam/dhcp/metrics.ts). */
+  readonly dhcp = new DhcpMetrics();
   /** CNI calls by command and result (ok, error, delegated). */
   readonly calls = new LabelledCounter();
   readonly addSeconds = new LabelledHistogram(ADD_BUCKETS);

@@ -23,6 +23,7 @@ import {
   type AddressProvider,
   type Allocation,
   type Announcer,
+  type ProviderContext,
 } from './types.js';
 
 export interface IpamServiceOptions {
@@ -38,7 +39,7 @@ export interface IpamServiceOptions {
   /** A store other than the file store (issue 11 passes the Kubernetes store). */
   store?: IpamStore;
   /** A provider other than the pool (issue 12 passes the DHCP client). */
-  provider?: (store: IpamStore) => AddressProvider;
+  provider?: (store: IpamStore, context: ProviderContext) => AddressProvider;
   metrics?: IpamMetrics;
   /** How often the spool is looked at again (a DEL spooled while this agent was starting). */
   spoolRescanMs?: number;
@@ -93,7 +94,12 @@ export class IpamService {
     const reserved = [this.gateway, this.nodeAddress].filter((a): a is string => !!a);
     const announcer = this.o.announcer ?? NO_ANNOUNCER;
     this.provider =
-      this.o.provider?.(this.store) ??
+      this.o.provider?.(this.store, {
+        guard: this.o.guard ?? NO_GUARD,
+        announcer,
+        reserved,
+        nodeAddress: this.nodeAddress,
+      }) ??
       new PoolProvider({
         config: cfg,
         store: this.store,
@@ -110,6 +116,7 @@ export class IpamService {
     // A store that cannot list yet (the Kubernetes store before its first sync) must not make the
     // announcer drop live proxy entries: reconcile only on a real list, retried until one comes.
     const live = await this.reconcileWhenListed(announcer);
+    await this.provider.start?.();
     this.server = new IpamServer(
       cfg.socket,
       (req) => this.call(req),
@@ -213,7 +220,8 @@ export class IpamService {
   async unavailable(): Promise<string | undefined> {
     try {
       const listing = await this.listing();
-      if (listing.free === 0 && !this.o.config.delegate && !this.store.grow)
+      // ipam.mode dhcp has no ranges: only the server knows its pool, and ADD says why it failed.
+      if (this.o.config.mode !== 'dhcp' && listing.free === 0 && !this.o.config.delegate && !this.store.grow)
         return `no free address in ipam.ranges (${listing.size} in use or excluded)`;
       return undefined;
     } catch (err) {
@@ -257,6 +265,7 @@ export class IpamService {
       () => undefined,
     );
     if (ino === this.socketIno) await this.server?.close();
+    await this.provider?.stop?.();
     await this.store?.close();
   }
 }

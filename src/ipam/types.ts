@@ -106,6 +106,18 @@ export interface AddressProvider {
   assign(req: AddressRequest): Promise<Allocation>;
   /** Idempotent: releasing an owner that holds nothing is no error. Returns what was released. */
   release(owner: Owner): Promise<Allocation[]>;
+  /** After the store is open and reconciled (dhcp: keep renewing the stored leases). */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+/** What the service hands a provider it did not build itself (dhcp). */
+export interface ProviderContext {
+  guard: AddressGuard;
+  announcer: Announcer;
+  /** The gateway and the node's own LAN address: never a pod's. */
+  reserved: IPv4Address[];
+  nodeAddress?: IPv4Address;
 }
 
 /** Thrown by a provider when an ADD cannot be served; the CNI layer turns `code` into the spec's error. */

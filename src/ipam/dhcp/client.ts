@@ -10,7 +10,7 @@ import type { ReceivedReply } from './frame.js';
 import { ipBytes, optionText, ZERO, type DhcpMessage, type MacAddress } from './message.js';
 import { leaseTimes, serverIdOf, type DhcpLease } from './lease.js';
 import { clientIdHex } from './client-id.js';
-import type { Clock, Destination, DhcpTransport } from './transport.js';
+import { systemClock, type Clock, type Destination, type DhcpTransport } from './transport.js';
 
 export type DhcpFailure =
   | 'no-server' // nothing answered a DISCOVER nor a DHCPINFORM
@@ -77,7 +77,7 @@ export interface AcquireRequest {
 
 export interface ClientOptions {
   transport: DhcpTransport;
-  clock: Clock;
+  clock?: Clock;
   /** The node's MAC on the LAN link: chaddr of every message. */
   mac: MacAddress;
   /** The node's own address on the LAN link: ciaddr of the DHCPINFORM diagnosis (optional). */
@@ -108,8 +108,10 @@ const BROADCAST: Destination = { kind: 'broadcast' };
 export class DhcpClient {
   private readonly timing: Timing;
   private readonly random: () => number;
+  private readonly o: ClientOptions & { clock: Clock };
 
-  constructor(private readonly o: ClientOptions) {
+  constructor(o: ClientOptions) {
+    this.o = { ...o, clock: o.clock ?? systemClock };
     this.timing = o.timing ?? DEFAULT_TIMING;
     this.random = o.random ?? Math.random;
   }

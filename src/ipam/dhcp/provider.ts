@@ -73,6 +73,8 @@ export interface DhcpProviderOptions {
   /** RFC 2131 §4.4.5's 60 s floor between renewal retransmissions (tests shorten it). */
   minRetransmitMs?: number;
   events?: DhcpEvents;
+  /** Called by stop() after the keeper stopped (the wiring closes its socket). */
+  onStop?: () => void;
 }
 
 const FAR_FUTURE = '9999-12-31T23:59:59.999Z';
@@ -146,7 +148,7 @@ export class DhcpProvider implements AddressProvider {
   }
 
   /** At agent start: keep renewing every lease the store holds (a kill -9 loses none). */
-  async start(): Promise<number> {
+  async start(): Promise<void> {
     let n = 0;
     for (const a of await this.o.store.list()) {
       const lease = a.source === 'dhcp' ? fromAllocation(a) : undefined;
@@ -154,11 +156,12 @@ export class DhcpProvider implements AddressProvider {
       this.keeper.keep(ownerKey(a.owner), lease);
       n++;
     }
-    return n;
+    this.o.events?.log?.('info', 'keeping the stored DHCP leases', { leases: n });
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.keeper.stopAll();
+    this.o.onStop?.();
   }
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
