@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
 import { crdInfo, pruneAndValidate, type CrdInfo } from './fake-apiserver-crd.js';
+import { discoveryDocument } from './fake-apiserver-discovery.js';
 
 /** Any stored object; `resource` names its collection the kubectl way: `pods`, `ipblocks.example.io`. */
 export type KubeObject = { kind?: string; apiVersion?: string; metadata?: Record<string, any> } & Record<
@@ -403,6 +404,8 @@ export class FakeApiServer {
       const end = res.end.bind(res);
       res.end = ((...args: any[]) => (setTimeout(() => end(...args), fault.delayMs), res)) as any;
     }
+    const discovery = req.method === 'GET' ? discoveryDocument(url.pathname) : undefined;
+    if (discovery) return reply(res, 200, discovery); // for real kubectl (fake-apiserver-discovery.ts)
     try {
       const route = parsePath(url.pathname);
       this.checkRoute(route);
