@@ -5,7 +5,9 @@
  *   --quick                 fewer rates, shorter steps (a smoke run, ~2.5 min; the full run takes ~8)
  *   --systems a,b           agent, forwarder, avahi, avahi-nolimit, or `none`; the sweep always runs the
  *                           no-reflector baseline too
- *   --phases a,b            sweep, fanout, idle, profile (default: all)
+ *   --phases a,b            sweep, fanout, idle, profile, foreign-udp (default: all)
+ *   --only a,b              the same as --phases: run only these sections, e.g.
+ *                           `npm run bench -- --only foreign-udp,sweep --quick`
  *   --json                  print the results as one JSON object instead of Markdown
  *   --json-out FILE         also write the JSON there
  *   --profile-dir DIR       keep the agent's .cpuprofile files there (default: a temp dir, deleted)
@@ -36,8 +38,9 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BenchBed, MAX_PODS, type BenchPod } from './bed.js';
+import { BenchBed, LAN_IF, MAX_PODS, NODE_ADDRESS, type BenchPod } from './bed.js';
 import { quiesce, runStep, type StepSpec } from './measure.js';
+import type { StatusReply } from '../src/control/types.js';
 import { cpuSeconds, cpuSecondsPrecise, machineCpu, machineInfo, memoryMb } from './proc-stats.js';
 import { summarizeProfile } from './profile.js';
 import {
@@ -48,6 +51,7 @@ import {
   LOSS_OK,
   type BenchResults,
   type FanoutResult,
+  type ForeignResult,
   type IdleResult,
   type SweepResult,
 } from './report.js';
@@ -69,7 +73,8 @@ const { values: opts } = parseArgs({
     json: { type: 'boolean', default: false },
     'json-out': { type: 'string' },
     systems: { type: 'string', default: 'agent,forwarder,avahi,avahi-nolimit' },
-    phases: { type: 'string', default: 'sweep,fanout,idle,profile' },
+    phases: { type: 'string' },
+    only: { type: 'string' },
     'profile-dir': { type: 'string' },
     'spin-us': { type: 'string', default: '0' },
     rates: { type: 'string' },
@@ -95,6 +100,9 @@ const PLAN = {
   idleSeconds: 10,
   profileSeconds: quick ? 2 : 5,
   profileRate: quick ? 20000 : 50000,
+  foreignRate: 10000,
+  foreignPort: 8472,
+  foreignSeconds: quick ? 3 : 10,
   drainMs: 800,
   warmUpSeconds: quick ? 0.5 : 1,
   spinUs: Number(opts['spin-us']),
@@ -111,10 +119,15 @@ const systems = (opts.systems === 'none' ? '' : opts.systems)
 for (const s of systems)
   if (!SYSTEM_NAMES.includes(s) || s === 'kernel')
     die(`--systems: "${s}" is not one of agent, forwarder, avahi, avahi-nolimit`);
-const phases = new Set(opts.phases.split(',').map((s) => s.trim()));
-for (const p of phases)
-  if (!['sweep', 'fanout', 'idle', 'profile'].includes(p))
-    die(`--phases: "${p}" is not one of sweep, fanout, idle, profile`);
+const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp'];
+if (opts.phases && opts.only) die('--only and --phases are the same option: give one');
+const phases = new Set(
+  (opts.only ?? opts.phases ?? PHASES.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+for (const p of phases) if (!PHASES.includes(p)) die(`--only: "${p}" is not one of ${PHASES.join(', ')}`);
 
 function die(msg: string): never {
   process.stderr.write(`bench: ${msg}\n`);
@@ -345,6 +358,51 @@ async function profile(b: BenchBed, label: string, n: number, rate: number) {
   return { label, ...summarizeProfile(path) };
 }
 
+/** Foreign UDP (PLAN.foreignRate pps to the overlay's port, unicast to the node across the LAN link)
+ *  with no discovery traffic: the system's CPU, and how many of the packets its sockets read. */
+async function foreign(b: BenchBed, system: SystemName): Promise<ForeignResult | null> {
+  return tolerant(`${system} foreign UDP`, null, async () => {
+    const pod1 = b.pod(1);
+    const { value, rssPeakMb } = await withSystem(system, [pod1], { bed: b, tmp }, async (sys) => {
+      const readBy = async (): Promise<number | null> => {
+        const s = (await sys.snapshot().catch(() => null)) as StatusReply | null;
+        return s?.interfaces?.find((i) => i.name === LAN_IF)?.socket?.received ?? null;
+      };
+      const before = await readBy();
+      const spec: StepSpec = {
+        ...stepSpec(b, system, PLAN.foreignRate, PLAN.foreignSeconds, [pod1], []),
+        dst: NODE_ADDRESS,
+        iface: undefined,
+        port: PLAN.foreignPort,
+        bindPort: 0,
+      };
+      const r = await runStep(b, sys, spec);
+      const after = await readBy();
+      const corePct = r.cpuS === null ? null : (100 * r.cpuS) / r.windowS;
+      const f: ForeignResult = {
+        system,
+        port: PLAN.foreignPort,
+        rate: PLAN.foreignRate,
+        offeredPps: Math.round(r.sender.offeredPps),
+        sent: r.sender.sent,
+        cpuS: r.cpuS,
+        windowS: r.windowS,
+        corePct,
+        readBySystem: before === null || after === null ? null : after - before,
+        atPod: r.podCounts[0]?.packets ?? 0,
+        rssMb: r.rssMaxMb,
+      };
+      say(
+        `${system} foreign UDP ${PLAN.foreignRate} pps to :${PLAN.foreignPort}: cpu ${corePct?.toFixed(2) ?? '-'}% of a core` +
+          (f.readBySystem === null ? '' : `, ${f.readBySystem} of ${f.sent} packets read by its sockets`),
+      );
+      return f;
+    });
+    value.rssMb = value.rssMb ?? rssPeakMb;
+    return value;
+  });
+}
+
 /** Waits (at most `maxS`) for a 2 s window with the machine under 15% busy; returns the last reading. */
 async function waitQuiet(maxS: number): Promise<number> {
   const deadline = Date.now() + maxS * 1000;
@@ -414,6 +472,7 @@ async function main(): Promise<void> {
     sweep: [],
     fanout: [],
     idle: null,
+    foreign: [],
     profiles: [],
     elapsedS: 0,
   };
@@ -446,7 +505,20 @@ async function main(): Promise<void> {
   if (phases.has('idle') && systems.includes('agent'))
     results.idle = await tolerant('idle', null, () => idle(b));
 
+  if (phases.has('foreign-udp'))
+    for (const s of plain) {
+      const f = await foreign(b, s);
+      if (f) results.foreign!.push(f);
+    }
+
   if (addressed.length) {
+    if (phases.has('foreign-udp')) {
+      await b.addressHostLinks(1);
+      for (const s of addressed) {
+        const f = await foreign(b, s);
+        if (f) results.foreign!.push(f);
+      }
+    }
     if (phases.has('sweep')) {
       await b.addressHostLinks(1);
       for (const s of addressed) results.sweep.push(await sweep(b, s));

@@ -41,6 +41,9 @@ export interface StepSpec {
   receivers: BenchPod[];
   drainMs: number;
   spinUs: number;
+  /** Destination and source port of the load (default 5353 both; foreign UDP: 8472 from any). */
+  port?: number;
+  bindPort?: number;
 }
 
 export interface StepResult {
@@ -107,6 +110,8 @@ export async function runStep(bed: BenchBed, sys: Running, spec: StepSpec): Prom
       String(spec.step),
     ];
     args.push('--dst', spec.dst, '--spin-us', String(spec.spinUs));
+    if (spec.port !== undefined) args.push('--port', String(spec.port));
+    if (spec.bindPort !== undefined) args.push('--bind-port', String(spec.bindPort));
     if (spec.iface) args.push('--iface', spec.iface);
     const sender = bed.spawn(SENDER, [NODE_BIN, benchScript('sender'), ...args]);
     const done = await Promise.race([

@@ -1,7 +1,8 @@
 /**
  * Bench sender (runs in the LAN device namespace): offers `--rate` mDNS responses per second for
  * `--seconds`, from port 5353 with IP TTL 255 as RFC 6762 wants, to 224.0.0.251 (or a unicast address
- * for the no-reflector baseline). Prints one JSON line with what it really sent.
+ * for the no-reflector baseline; or, with --port 8472 --bind-port 0, foreign UDP to the node). Prints
+ * one JSON line with what it really sent.
  *
  * Pacing is a timer/busy hybrid against an absolute schedule (packet k is due at t0 + k/rate): when
  * the next packet is more than `--spin-us` away the sender sleeps on a timer (~1 ms) and then sends
@@ -16,6 +17,9 @@ import { MAX_SEQ, loadTemplate, stamp } from './load-packet.js';
 const { values } = parseArgs({
   options: {
     dst: { type: 'string', default: '224.0.0.251' },
+    // The foreign-UDP row: the same packets to a port no discovery protocol uses (VXLAN 8472).
+    port: { type: 'string', default: '5353' },
+    'bind-port': { type: 'string', default: '5353' },
     iface: { type: 'string' },
     rate: { type: 'string' },
     seconds: { type: 'string' },
@@ -27,6 +31,8 @@ const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const step = Number(values.step);
 const spinNs = Number(values['spin-us']) * 1000;
+const dstPort = Number(values.port);
+const bindPort = Number(values['bind-port']);
 if (!(rate > 0) || !(seconds > 0) || !(step >= 0 && step <= 999)) {
   process.stderr.write('usage: sender --rate PPS --seconds S --step N [--dst ADDR] [--iface ADDR]\n');
   process.exit(2);
@@ -41,7 +47,7 @@ let sendErrors = 0;
 socket.on('error', () => sendErrors++);
 socket.on('message', () => {}); // whatever reaches 5353 on the LAN is not ours to read
 
-socket.bind(5353, () => {
+socket.bind(bindPort, () => {
   socket.setMulticastTTL(255);
   socket.setMulticastLoopback(false);
   if (values.iface) socket.setMulticastInterface(values.iface);
@@ -65,7 +71,7 @@ function start(): void {
       const t = now();
       if (seq === 0) first = t;
       last = t;
-      socket.send(stamp(template, step, seq, t), 5353, values.dst);
+      socket.send(stamp(template, step, seq, t), dstPort, values.dst);
       seq++;
       burst++;
     }
