@@ -7,6 +7,7 @@ import type { PodSink, PodSource, PodSpec } from '../pods/types.js';
 import { exclusion, freeCount } from './allocator.js';
 import { handle, type PodAnnotationLookup, type Reply } from './cni/verbs.js';
 import { FileDelegations } from './delegations.js';
+import { ipRoutes } from './host-routes.js';
 import { IpamMetrics } from './metrics.js';
 import { PoolProvider } from './pool-provider.js';
 import { FileReleaseSpool } from './release-spool.js';
@@ -190,6 +191,7 @@ export class IpamService {
       delegations: this.delegations,
       pods: this.o.pods,
       gateway: () => this.gateway,
+      hostRoutes: ipRoutes,
       unavailable: () => this.unavailable(),
       log: (level, message, fields) => this.log[level](message, { ...fields, replay: replay || undefined }),
     });

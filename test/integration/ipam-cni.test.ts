@@ -69,9 +69,10 @@ describeAsRoot('IPAM with the real CNI plugins (ptp, bridge) calling lan-reflect
     );
     const routes = await bed.ip('pp1', ['-j', 'route', 'show', 'default']);
     assert.match(routes.stdout, new RegExp(`"gateway":"${NODE.replace(/\./g, '\\.')}"`));
+    assert.ok(await bed.ping('pp1', NODE), 'the pod reaches its gateway, the node');
   });
 
-  it('bridge: the pod gets the same shape of address on a bridge', async () => {
+  it('bridge: the pod gets the same shape of address on a bridge and reaches the node through its host route', async () => {
     await bed.addNs('bp1');
     const r = await cniOk(bed, 'node1', {
       plugin: 'bridge',
@@ -86,6 +87,7 @@ describeAsRoot('IPAM with the real CNI plugins (ptp, bridge) calling lan-reflect
     const a = await podAddress(bed, 'bp1');
     assert.equal(a?.prefixlen, 24);
     assert.equal(a?.broadcast, '198.18.4.255');
+    assert.ok(await bed.ping('bp1', NODE), 'the pod reaches its gateway, the node');
   });
 
   it('ADD twice gives the same address; DEL twice succeeds and frees it', async () => {

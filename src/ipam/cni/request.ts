@@ -32,7 +32,11 @@ const REQUIRED: Record<CniCommand, string[]> = {
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** Linux IFNAMSIZ (16 with the NUL), no `/`, no whitespace, no `:`; never `.` or `..`. */
 const IFNAME = /^[^\s/:]{1,15}$/;
-const IPAM_KEYS = ['type', 'socket'];
+/**
+ * `ranges` and `routes` are what flannel's plugin writes into the ipam section it hands on (its node
+ * subnet and the cluster network, as it would for host-local): accepted, and passed to the delegate.
+ */
+const IPAM_KEYS = ['type', 'socket', 'ranges', 'routes'];
 
 export function parseArgs(s: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};

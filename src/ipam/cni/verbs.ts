@@ -3,6 +3,7 @@
 // (the shim does that on the host, as a main plugin calls its IPAM: section 4).
 import type { IpamConfig, IPv4Address } from '../../config/types.js';
 import { routeFor } from '../allocator.js';
+import { bridgeOf, type HostRoutes } from '../host-routes.js';
 import type { IpamStore } from '../store/types.js';
 import { IpamError, ownerKey, type AddressProvider, type Owner, type PodRef } from '../types.js';
 import { parseRequest, isCniError, type CniRequest } from './request.js';
@@ -35,6 +36,8 @@ export interface VerbDeps {
   pods?: PodAnnotationLookup;
   /** The gateway handed to pods (`node` resolved to the node's LAN address). */
   gateway(): IPv4Address | undefined;
+  /** The node's /32 route to a pod on a bridge (the bridge plugin adds none). */
+  hostRoutes?: HostRoutes;
   /** Why ADD cannot be served now (STATUS), or undefined when it can. */
   unavailable(): Promise<string | undefined>;
   log?(level: 'info' | 'warn', message: string, fields: Record<string, unknown>): void;
@@ -45,7 +48,9 @@ const fail = (e: CniError): Reply => ({ kind: 'reply', code: 1, stdout: JSON.str
 
 /** The complete network configuration with the delegate's section as `ipam` (CNI spec 1.1 section 4). */
 function forDelegate(req: CniRequest, delegate: Record<string, unknown>): string {
-  return JSON.stringify({ ...req.config, ipam: delegate });
+  // What flannel put into our section (its node subnet as `ranges`) fills what ipam.delegate leaves out.
+  const { type: _t, socket: _s, ...fromCni } = (req.config.ipam ?? {}) as Record<string, unknown>;
+  return JSON.stringify({ ...req.config, ipam: { ...fromCni, ...delegate } });
 }
 
 function podOf(req: CniRequest): PodRef | undefined {
@@ -120,6 +125,20 @@ async function add(req: CniRequest, deps: VerbDeps): Promise<Reply> {
     return { kind: 'delegate', plugin: deps.config.delegate!.type, stdin };
   }
   const a = await deps.provider.assign({ owner, network: networkOf(req), pod, want: route.want });
+  const bridge = bridgeOf(req.config);
+  if (bridge && deps.hostRoutes) {
+    try {
+      await deps.hostRoutes.add(a.address, bridge);
+    } catch (err) {
+      // STYLE.md 7: give back what this ADD took when a later step fails.
+      await deps.provider.release(owner);
+      throw new IpamError(
+        5,
+        `cannot route ${a.address} to bridge ${bridge} on the node`,
+        (err as Error).message,
+      );
+    }
+  }
   deps.log?.('info', 'address assigned', { address: a.address, owner: ownerKey(owner), pod, why: route.why });
   const result = ipamResult(req.cniVersion, {
     address: a.address,
@@ -142,6 +161,8 @@ async function del(req: CniRequest, deps: VerbDeps): Promise<Reply> {
   }
   // CNI spec 1.1, DEL: "Plugins MUST accept multiple DEL calls ... and return success".
   const gone = await deps.provider.release(owner);
+  const bridge = bridgeOf(req.config);
+  if (bridge && deps.hostRoutes) for (const a of gone) await deps.hostRoutes.remove(a.address, bridge);
   for (const a of gone)
     deps.log?.('info', 'address released', { address: a.address, owner: ownerKey(owner) });
   return ok();
