@@ -45,7 +45,7 @@ export async function startServices(agent: Agent, log: Logger, ipam?: IpamServic
     const control = new ControlServer(source, {
       path: controlSocket,
       log,
-      ipam: ipam && (() => ipam.listing()),
+      ipam: ipam && (() => ipam.cliListing()),
     });
     await keepTrying('control socket', log, async () => {
       await control.listen();

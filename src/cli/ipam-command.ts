@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONTROL_SOCKET } from '../config/load.js';
 import { ControlClientError, connectControl, readLines, EXIT_UNREACHABLE } from '../control/client.js';
 import type { IpamListing } from '../ipam/service.js';
+import { formatClusterListing } from '../ipam/store/kube-listing.js';
 
 export const SHIM_NAME = 'lan-reflector-ipam';
 const SHIM_BUILT = fileURLToPath(new URL(`../../${SHIM_NAME}`, import.meta.url));
@@ -57,6 +58,7 @@ export function formatIpam(l: IpamListing): string {
       `held back (answered a probe): ${l.held.map((h) => `${h.address} by ${h.by} until ${h.until}`).join('; ')}`,
     );
   if (l.delegated.length) lines.push(`${l.delegated.length} attachment(s) delegated to ipam.delegate`);
+  if (l.cluster) lines.push('', formatClusterListing(l.cluster).trimEnd());
   return lines.join('\n') + '\n';
 }
 
@@ -81,7 +83,9 @@ export function ipamCommands(program: Command): void {
   const ipam = program.command('ipam').description("the node's LAN-address IPAM");
   ipam
     .command('list')
-    .description('show LAN addresses assigned on this node (address, pod, container, since) and free counts')
+    .description(
+      'show LAN addresses assigned on this node (address, pod, container, since) and free counts; with the Kubernetes store also the blocks (node, used, free) and allocations of the whole cluster',
+    )
     .option('--control-socket <path>', "the agent's control socket", DEFAULT_CONTROL_SOCKET)
     .option('--json', 'print one JSON object')
     .action(async (flags: { controlSocket: string; json?: boolean }) => {

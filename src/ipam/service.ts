@@ -15,6 +15,7 @@ import { IpamServer } from './server.js';
 import { delegatedDir, spoolDir } from './shim-dirs.js';
 import type { ShimRequest } from './shim-protocol.js';
 import { FileStore } from './store/file-store.js';
+import type { ClusterListing } from './store/kube-listing.js';
 import type { IpamStore } from './store/types.js';
 import {
   NO_ANNOUNCER,
@@ -52,6 +53,8 @@ export interface IpamListing {
   free: number;
   size: number;
   held: Array<{ address: IPv4Address; by: string; until: string }>;
+  /** With the Kubernetes store (issue 11): every block and allocation of the cluster. */
+  cluster?: ClusterListing;
 }
 
 export class IpamService {
@@ -257,6 +260,13 @@ export class IpamService {
       size,
       held: held.map((h) => ({ address: h.address, by: h.by, until: h.until })),
     };
+  }
+
+  /** `ipam list`: the node's listing, and the cluster's when the store spans one (not on every ADD). */
+  async cliListing(): Promise<IpamListing> {
+    const l = await this.listing();
+    const store = this.store as IpamStore & { clusterListing?: () => Promise<ClusterListing> };
+    return store.clusterListing ? { ...l, cluster: await store.clusterListing() } : l;
   }
 
   async stop(): Promise<void> {

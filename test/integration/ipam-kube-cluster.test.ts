@@ -17,7 +17,9 @@ import { ALLOCATIONS_RESOURCE, BLOCKS_RESOURCE, ipamCrds } from '../support/ipam
 import { startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
 import { cniOverSocket } from '../support/ipam-socket.js';
 import { writeKubeconfig, type KubeconfigFile } from '../support/kubeconfig.js';
-import { calicoBed, nodeAddress, type CalicoBed } from '../support/netns.js';
+import { CLI } from '../support/agent.js';
+import { calicoBed, nodeAddress, run, type CalicoBed } from '../support/netns.js';
+import { toInt } from '../../src/ipam/address-math.js';
 import { describeAsRoot } from '../support/root.js';
 
 const NODES = 3;
@@ -27,6 +29,19 @@ const HOLD = 7; // live attachments a worker keeps at most: 42 per node, more th
 const OPS = Number(process.env.STORM_OPS ?? 10_000);
 const SHIM_OPS = 40; // per node, through the real shim
 const LAN_ANNOTATION = 'lan-reflector.io/lan-address';
+
+/** Resolves arrive() for everyone once `n` have arrived. */
+function barrier(n: number): { arrive(): Promise<void> } {
+  let count = 0;
+  let open!: () => void;
+  const all = new Promise<void>((r) => (open = r));
+  return {
+    arrive: () => {
+      if (++count === n) open();
+      return all;
+    },
+  };
+}
 
 interface Live {
   node: number;
@@ -167,6 +182,12 @@ describeAsRoot('IPAM across a cluster: several agents, one pool in the Kubernete
       const pod = podArgs(await makePod(k, `w${k}-${j}`));
       const mine: string[] = [];
       let done = 0;
+      // Every socket worker of a node first takes HOLD addresses and waits for the others: 42 live
+      // at once on each node, more than one /27 block holds, so every node claims a second block.
+      if (!viaShim) {
+        for (; done < HOLD; done++) mine.push(await add(k, `n${k}w${j}c${++seq}`, pod));
+        await filled[k - 1].arrive();
+      }
       while (done < budget) {
         if (mine.length < HOLD && (mine.length === 0 || Math.random() < 0.55)) {
           mine.push(await add(k, `n${k}w${j}c${++seq}`, pod, viaShim));
@@ -179,6 +200,7 @@ describeAsRoot('IPAM across a cluster: several agents, one pool in the Kubernete
       return mine;
     };
     const perWorker = Math.ceil(OPS / (NODES * WORKERS));
+    const filled = Array.from({ length: NODES }, () => barrier(WORKERS));
     const kept = await Promise.all(
       Array.from({ length: NODES }, (_, i) => i + 1).flatMap((k) => [
         ...Array.from({ length: WORKERS }, (_, j) => worker(k, j, perWorker, false)),
@@ -210,6 +232,34 @@ describeAsRoot('IPAM across a cluster: several agents, one pool in the Kubernete
         blocks.filter((b) => b.spec.node === `node${k}`).length >= 2,
         `node${k} claimed a second block`,
       );
+
+    // `ipam list` on any node shows the cluster: every block with its node and counts, every allocation.
+    const json = await run(CLI(['ipam', 'list', '--json', '--control-socket', agents[0].controlSocket]));
+    const listed = JSON.parse(json.stdout) as {
+      cluster: {
+        blocks: Array<{ cidr: string; node: string; used: number; free: number }>;
+        allocations: unknown[];
+      };
+    };
+    const usedIn = (cidr: string) => {
+      const first = toInt(cidr.split('/')[0]);
+      return [...live.keys()].filter((a) => toInt(a) >= first && toInt(a) < first + 32).length;
+    };
+    // 198.18.5.255 is the /23's broadcast address: the last /27 has 31 usable addresses.
+    const usable = (cidr: string) => (cidr === '198.18.5.224/27' ? 31 : 32);
+    const byAddress = (x: { cidr: string }, y: { cidr: string }) =>
+      toInt(x.cidr.split('/')[0]) - toInt(y.cidr.split('/')[0]);
+    assert.deepEqual(
+      listed.cluster.blocks.map((b) => `${b.cidr} ${b.node} used ${b.used} free ${b.free}`),
+      blocks
+        .map((b) => b.spec)
+        .sort(byAddress)
+        .map((b) => `${b.cidr} ${b.node} used ${usedIn(b.cidr)} free ${usable(b.cidr) - usedIn(b.cidr)}`),
+    );
+    assert.equal(listed.cluster.allocations.length, live.size);
+    const text = (await run(CLI(['ipam', 'list', '--control-socket', agents[0].controlSocket]))).stdout;
+    assert.match(text, /BLOCK +NODE +USED +HELD +FREE/);
+    assert.match(text, new RegExp(`${live.size} addresses allocated across the cluster`));
   });
 
   it('collects every orphan of an agent killed mid-claim, and keeps every live address', async () => {

@@ -22,6 +22,7 @@ import {
   freeInBlock,
   nextBlockToClaim as nextFree,
   parseBlock,
+  poolBlocks,
   usableSpans,
   type Block,
   type PoolShape,
@@ -37,6 +38,7 @@ import {
   type AllocationObject,
   type BlockObject,
 } from './kube-objects.js';
+import { clusterListing, type ClusterListing } from './kube-listing.js';
 import { DEFAULT_RETRY, onConflictRetry, type RetryOptions } from './kube-retry.js';
 import type { HeldBack, IpamStore } from './types.js';
 
@@ -230,6 +232,15 @@ export class KubeStore implements IpamStore {
     }
     this.forget(address);
     return true;
+  }
+
+  /** Every block and allocation of the cluster, fresh from the API (for `ipam list`). */
+  async clusterListing(): Promise<ClusterListing> {
+    return this.unavailableAs11(async () => {
+      const [blocks, allocs] = await Promise.all([this.o.api.listBlocks(), this.o.api.listAllocations()]);
+      const all = poolBlocks(this.o.pool, this.o.blockSize).length;
+      return clusterListing(this.o.pool, blocks.items, allocs.items, this.now(), all);
+    });
   }
 
   async getByOwner(owner: Owner): Promise<Allocation[]> {
