@@ -7,6 +7,7 @@ import { DEFAULT_CONTROL_SOCKET } from '../config/load.js';
 import { ControlClientError, connectControl, readLines, EXIT_UNREACHABLE } from '../control/client.js';
 import type { IpamListing } from '../ipam/service.js';
 import { formatClusterListing } from '../ipam/store/kube-listing.js';
+import { ipamMigrateCommand } from './ipam-migrate-command.js';
 
 export const SHIM_NAME = 'lan-reflector-ipam';
 const SHIM_BUILT = fileURLToPath(new URL(`../../${SHIM_NAME}`, import.meta.url));
@@ -98,6 +99,7 @@ export function ipamCommands(program: Command): void {
         process.exit(err.exitCode);
       }
     });
+  ipamMigrateCommand(ipam);
   program
     .command('install-cni')
     .description(`copy the ${SHIM_NAME} CNI plugin into the host's CNI bin directory (atomically)`)
