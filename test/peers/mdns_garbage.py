@@ -9,6 +9,8 @@ ap.add_argument('--address', required=True)
 ap.add_argument('--count', type=int, default=1000)
 ap.add_argument('--seed', type=int, default=7)
 ap.add_argument('--valid', action='store_true', help='send well-formed queries instead (a flood)')
+ap.add_argument('--pps', type=float, default=0, help='packets per second (0: as fast as possible)')
+ap.add_argument('--kind', type=int, choices=[0, 1, 2, 3, 4], help='only this kind (4: 65,535 records claimed)')
 args = ap.parse_args()
 rnd = random.Random(args.seed)
 
@@ -17,7 +19,9 @@ def valid(i):
     return struct.pack('!6H', 0, 0, 1, 0, 0, 0) + name + b'\x00\x0c\x00\x01'
 
 def garbage(i):
-    kind = i % 4
+    kind = i % 4 if args.kind is None else args.kind
+    if kind == 4:  # 12 bytes claiming 65,535 records per section (issue 13)
+        return struct.pack('!6H', i & 0xffff, 0x8400, 0xffff, 0xffff, 0xffff, 0xffff)
     if kind == 0:  # random bytes, at least a header's worth
         return os.urandom(rnd.randint(12, 600))
     if kind == 1:  # header claims 5 questions, body ends mid-name
@@ -32,6 +36,12 @@ s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((args.address, 5353))
+import time
+start = time.monotonic()
 for i in range(args.count):
+    if args.pps:
+        wait = start + i / args.pps - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
     s.sendto(valid(i) if args.valid else garbage(i), ('224.0.0.251', 5353))
 print(json.dumps({'event': 'sent', 'count': args.count}), flush=True)
