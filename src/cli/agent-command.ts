@@ -70,6 +70,7 @@ export function agentCommand(program: Command): void {
         log.warn('no pods to relay for: give --pod ADDRESS, a `pods:` list, or --kubernetes');
       const agent = new Agent(config, sources, log);
       if (lan) lanWiring?.observeDiscovery(agent.reflector, lan);
+      if (lan && ipam) lan.onConflict(() => ipam.metrics.conflicts.inc('assigned'));
       const extras = await import('./agent-services.js');
       let stopping = false;
       const stop = async (signal: string) => {

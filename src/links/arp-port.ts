@@ -31,6 +31,9 @@ export interface ArpPortOptions {
   probes?: number;
 }
 
+/** RFC 5227's DEFEND_INTERVAL. */
+const DEFEND_INTERVAL_MS = 10_000;
+
 interface Probing {
   resolve: (r: 'free' | ProbeConflict) => void;
 }
@@ -45,6 +48,7 @@ export class ArpPort {
     sendErrors: 0,
   };
   private readonly probing = new Map<IPv4Address, Set<Probing>>();
+  private readonly defended = new Map<IPv4Address, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
 
@@ -70,8 +74,10 @@ export class ArpPort {
       for (const w of waiters) w.resolve(c);
     }
     const v = claimVerdict(f, this.o.ownMac, this.o.isLocalPod);
-    if (v?.kind === 'conflict') this.o.onConflict({ address: v.address, by: v.by });
-    else if (v?.kind === 'defend') {
+    if (v?.kind === 'conflict') {
+      this.o.onConflict({ address: v.address, by: v.by });
+      this.defend(v.address);
+    } else if (v?.kind === 'defend') {
       // RFC 5227 2.4 (b)/(c): a host that keeps using an address answers another host's probe
       // for it, or the other host takes it. The kernel's proxy entries do not answer probes.
       if (this.transmit(probeDefence(this.o.ownMac, v.address, v.prober))) this.counters.defencesSent++;
@@ -112,6 +118,21 @@ export class ArpPort {
         }, waitMs),
       );
     });
+  }
+
+  /**
+   * RFC 5227 2.4 (b): a host that keeps an address after a conflict "MAY elect to attempt to defend
+   * its address by recording the time that the conflicting ARP packet was received, and then
+   * broadcasting one single ARP Announcement", and not again within DEFEND_INTERVAL (10 s). The
+   * announcement puts the node's MAC back into the caches the claim just changed.
+   */
+  private defend(address: IPv4Address): void {
+    const now = Date.now();
+    const last = this.defended.get(address);
+    if (last !== undefined && now - last < DEFEND_INTERVAL_MS) return;
+    this.defended.set(address, now);
+    if (this.defended.size > 1024) this.defended.delete(this.defended.keys().next().value!);
+    if (this.transmit(arpAnnouncement(this.o.ownMac, address))) this.counters.announcementsSent++;
   }
 
   /** Sends an ARP announcement (RFC 5227 2.3) now and after each delay in `spacingMs`. */

@@ -173,8 +173,9 @@ describeAsRoot('the LAN side of the IPAM: proxy entries, announcements, probes',
     assert.equal(hit.address, POD);
     assert.equal(hit.by, devMac);
     assert.equal(hit.pod, 'home/ha');
-    // The device's claim poisoned dev1's cache; the next announcement from the node fixes it.
-    await side.call('assign', { address: POD, pod: 'home/ha' });
+    // The claim changed dev1's cache; the node's defending announcement (RFC 5227 2.4 (b)) put it back.
+    await sleep(200);
+    assert.equal(await neighbourMac(bed, 'dev1', POD), nodeMac);
   });
 
   it('an agent restart (kill -9) keeps a device’s ping going, and the new agent reconciles entries', async () => {

@@ -16,6 +16,7 @@ import { describeAsRoot } from '../support/root.js';
 const HELD_BY_DEVICE = '198.18.4.150';
 const RANGE1 = '198.18.4.150-198.18.4.179';
 const RANGE2 = '198.18.4.180-198.18.4.199';
+const METRICS_PORT = 9471;
 
 describeAsRoot('LAN addresses for pods: ptp + lan-reflector-ipam + the agent, two nodes', function () {
   this.timeout(180_000);
@@ -59,7 +60,10 @@ describeAsRoot('LAN addresses for pods: ptp + lan-reflector-ipam + the agent, tw
     node1Mac = await macOf(bed, 'node1', 'lan0');
     node2Mac = await macOf(bed, 'node2', 'lan0');
     await bed.ip('dev2', ['addr', 'add', `${HELD_BY_DEVICE}/24`, 'dev', 'eth0']);
-    agent1 = await startIpamAgent(bed, 'node1', { ipam: ipamSection(RANGE1) });
+    agent1 = await startIpamAgent(bed, 'node1', {
+      ipam: ipamSection(RANGE1),
+      args: ['--metrics-address', `127.0.0.1:${METRICS_PORT}`],
+    });
     agent2 = await startIpamAgent(bed, 'node2', { ipam: ipamSection(RANGE2) });
   });
   after(async () => {
@@ -145,6 +149,40 @@ describeAsRoot('LAN addresses for pods: ptp + lan-reflector-ipam + the agent, tw
     assert.ok(reconciled, agent1.proc.stderr);
     assert.equal(reconciled.live, 1);
     assert.deepEqual(reconciled.added, []);
+  });
+
+  it('another MAC claiming a pod address is a conflict: a log line and a metric; the node defends the address', async () => {
+    const { address } = pods.ha;
+    const dev3Mac = await macOf(bed, 'dev3', 'eth0');
+    await bed.exec('dev3', ['arping', '-U', '-S', address, '-c', '1', '-w', '1', '-i', 'eth0', address], {
+      check: false,
+    });
+    const deadline = Date.now() + 5000;
+    let hit: Record<string, unknown> | undefined;
+    while (!hit && Date.now() < deadline) {
+      hit = agent1.log().find((l) => l.message === 'LAN address conflict');
+      if (!hit) await sleep(50);
+    }
+    assert.ok(hit, `no conflict logged:\n${agent1.proc.stderr}`);
+    assert.deepEqual([hit.address, hit.by, hit.pod], [address, dev3Mac, 'home/ha']);
+    const metrics = await bed.exec('node1', [
+      'curl',
+      '-sS',
+      '--max-time',
+      '5',
+      `http://127.0.0.1:${METRICS_PORT}/metrics`,
+    ]);
+    const m = /^lan_reflector_ipam_address_conflicts_total\{when="assigned"\} (\d+)/m.exec(metrics.stdout);
+    assert.ok(
+      m && Number(m[1]) >= 1,
+      metrics.stdout
+        .split('\n')
+        .filter((l) => l.includes('conflict'))
+        .join('\n'),
+    );
+    // The claim changed dev1's cache; the node's one defending announcement put its own MAC back.
+    await sleep(200);
+    assert.equal(await neighbourMac(bed, 'dev1', address), node1Mac);
   });
 
   it('the whole mission: a zeroconf service in the pod is resolved by a LAN device to the pod address and reached over TCP there', async () => {

@@ -18,15 +18,20 @@ export interface ConflictDeps {
   now?: () => number;
 }
 
+export type ConflictListener = (address: IPv4Address, by: MacAddress) => void;
+
 export class ConflictReporter {
   /** Conflicts seen (every frame, not only the reported ones): the metric. */
   total = 0;
+  /** Told of every conflicting frame (the IPAM's metric: conflicts{when="assigned"}). */
+  readonly listeners: ConflictListener[] = [];
   private readonly last = new Map<string, number>();
 
   constructor(private readonly d: ConflictDeps) {}
 
   report(address: IPv4Address, by: MacAddress, ownMac: MacAddress): void {
     this.total++;
+    for (const l of this.listeners) l(address, by);
     const now = (this.d.now ?? Date.now)();
     const key = `${address}/${by}`;
     const last = this.last.get(key);

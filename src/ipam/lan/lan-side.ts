@@ -14,7 +14,7 @@ import { NativeSocket } from '../../wire/native.js';
 import type { AddressGuard, PodRef } from '../types.js';
 import { LanAddressGuard } from './address-guard.js';
 import { LanAnnouncer } from './announcer.js';
-import { ConflictReporter } from './conflicts.js';
+import { ConflictReporter, type ConflictListener } from './conflicts.js';
 import { SeenAddresses } from './seen-addresses.js';
 
 export interface LanSideOptions {
@@ -49,6 +49,8 @@ export interface LanSide {
   readonly mac: MacAddress;
   readonly guard: AddressGuard;
   readonly announcer: LanAnnouncer;
+  /** Calls `listener` for every ARP frame from another MAC claiming a local pod's address. */
+  onConflict(listener: ConflictListener): void;
   /** The reflector's hook: a discovery datagram arrived on the LAN link. */
   observe(src: IPv4Address, dstPort: number, payload: Buffer): void;
   status(): Promise<LanSideStatus>;
@@ -155,6 +157,7 @@ export async function openLanSide(o: LanSideOptions): Promise<LanSide> {
     mac,
     guard,
     announcer,
+    onConflict: (listener) => void conflicts.listeners.push(listener),
     observe: (src, dstPort, payload) => seen.observe(src, dstPort, payload),
     async status() {
       const ms = guard.counters.probeMs;

@@ -77,6 +77,12 @@ describe('ARP port', () => {
     const { p, sent, conflicts } = port(['198.18.4.101']);
     p.receive(encodeArp(arpAnnouncement(DEVICE, '198.18.4.101')));
     assert.deepEqual(conflicts, [{ address: '198.18.4.101', by: DEVICE }]);
+    // RFC 5227 2.4 (b): one announcement defends the address, and not again within 10 s.
+    assert.deepEqual(sent, [arpAnnouncement(OWN, '198.18.4.101')]);
+    p.receive(encodeArp(arpAnnouncement(DEVICE, '198.18.4.101')));
+    assert.equal(conflicts.length, 2);
+    assert.equal(sent.length, 1);
+    sent.length = 0;
     p.receive(encodeArp(arpProbe(DEVICE, '198.18.4.101')));
     assert.equal(sent.length, 1);
     assert.deepEqual(sent[0], {
