@@ -29,7 +29,7 @@ export interface OpenOptions {
   batch?: number;
   /** Bytes per message buffer (default: the link MTU plus headroom; netlink 32 KiB). */
   bufferSize?: number;
-  /** Messages the send queue holds while the socket would block (default 128). */
+  /** Messages the send queue holds while the socket would block (default 64). */
   sendQueue?: number;
 }
 
@@ -265,7 +265,7 @@ export class NativeSocket {
           receive,
           batch,
           slotSize: this.slot,
-          sendSlots: o.sendQueue ?? 128,
+          sendSlots: o.sendQueue ?? 64,
           sendSlotSize: this.slot,
           ethertype: o.ethertype ?? 0,
           groups: o.groups ?? 0,

@@ -15,6 +15,7 @@ import { describeAsRoot } from '../support/root.js';
 const PROBE = fileURLToPath(new URL('../support/native-probe.js', import.meta.url));
 const SOL_SOCKET = 1;
 const SO_RCVBUFFORCE = 33;
+const SO_SNDBUFFORCE = 32;
 const IPPROTO_IP = 0;
 const IP_HDRINCL = 3;
 const IPPROTO_IPV6 = 41;
@@ -129,6 +130,64 @@ describeAsRoot('the native socket addon in network namespaces', function () {
       assert.ok(sent.sent >= count * 0.99, `sent ${sent.sent} of ${count}`);
       assert.equal(got.received, sent.sent, 'the raw receive socket saw every packet that left');
       assert.ok(got.batches < got.received, `${got.received} packets in ${got.batches} batches`);
+    });
+    it('queues what a blocked socket cannot take, sends it once writable, and drops the overflow by name', async function () {
+      // A slow link (tbf, 1 Mbit/s) and the smallest send buffer: the socket blocks within a few
+      // packets, and a 1,000-packet burst made in one go overflows the 64-slot queue.
+      await bed.exec('a', [
+        'tc',
+        'qdisc',
+        'add',
+        'dev',
+        'v0',
+        'root',
+        'tbf',
+        'rate',
+        '1mbit',
+        'burst',
+        '32kbit',
+        'latency',
+        '2s',
+      ]);
+      try {
+        const rx = await probe('b', { open: { kind: 'ipv4-udp', link: 'v1' }, quiet: true });
+        const packet = buildIPv4('198.18.9.1', '198.18.9.2', 64, buildUdp(40000, 40002, Buffer.alloc(100)));
+        const tx = await probe('a', {
+          open: { kind: 'ipv4-udp', link: 'v0', receive: false, sendQueue: 64 },
+          options: [
+            [IPPROTO_IP, IP_HDRINCL, 1],
+            [SOL_SOCKET, SO_SNDBUFFORCE, 4096],
+          ],
+          send: [{ hex: packet.toString('hex'), count: 1000 }],
+        });
+        await tx.waitForLine(/"sent":true/);
+        await new Promise((r) => setTimeout(r, 1500)); // 1 Mbit/s: ~1,000 packets of 128 bytes a second
+        const lines = tx.json<{
+          dropped?: string;
+          stats?: Stats & { sendQueued: number; sendDropReasons: Record<string, number>; queueDepth: number };
+        }>();
+        const { stats } = await finish(tx);
+        const s = stats as Stats & {
+          sendQueued: number;
+          sendDropReasons: Record<string, number>;
+          queueDepth: number;
+        };
+        await new Promise((r) => setTimeout(r, 300));
+        const got = (await finish(rx)).stats;
+        const dropped = lines.filter((l) => l.dropped === 'send-queue-full').length;
+        assert.ok(s.sendQueued > 0, `packets waited for UV_WRITABLE: ${s.sendQueued}`);
+        assert.ok(dropped > 0, 'the overflow was dropped');
+        assert.equal(
+          s.sendDropReasons['send-queue-full'],
+          dropped,
+          'and counted under its reason, once each',
+        );
+        assert.equal(s.sent + s.sendDropped, 1000, 'every packet is sent or counted');
+        assert.equal(s.queueDepth, 0, 'the queue drained once the socket was writable');
+        assert.equal(got.received, s.sent, 'what was sent arrived');
+      } finally {
+        await bed.exec('a', ['tc', 'qdisc', 'del', 'dev', 'v0', 'root'], { check: false });
+      }
     });
   });
 

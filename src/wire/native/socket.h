@@ -6,6 +6,8 @@
 #define LAN_REFLECTOR_SOCKET_H
 
 #define _GNU_SOURCE
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -55,11 +57,14 @@ enum send_result { SEND_QUEUED = 0, SEND_QUEUE_FULL = 1, SEND_TOO_BIG = 2, SEND_
 #define SEND_CONTROL 64 /* room for IPV6_PKTINFO + IPV6_HOPLIMIT */
 #define RECV_CONTROL 64
 
+/* Every address kind a socket here names; far smaller than sockaddr_storage (128 bytes), which
+ * matters at 110 pod links times the queue slots. */
 union sockaddr_any {
   struct sockaddr sa;
   struct sockaddr_in in4;
   struct sockaddr_in6 in6;
-  struct sockaddr_storage ss;
+  struct sockaddr_ll ll;
+  struct sockaddr_nl nl;
 };
 
 typedef struct sock {
