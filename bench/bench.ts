@@ -5,7 +5,7 @@
  *   --quick                 fewer rates, shorter steps (a smoke run, ~2.5 min; the full run takes ~8)
  *   --systems a,b           agent, forwarder, avahi, avahi-nolimit, or `none`; the sweep always runs the
  *                           no-reflector baseline too
- *   --phases a,b            sweep, fanout, idle, profile, foreign-udp (default: all)
+ *   --phases a,b            sweep, fanout, idle, profile, foreign-udp, ipam-stores (default: all)
  *   --only a,b              the same as --phases: run only these sections, e.g.
  *                           `npm run bench -- --only foreign-udp,sweep --quick`
  *   --json                  print the results as one JSON object instead of Markdown
@@ -43,6 +43,12 @@ import { quiesce, runStep, type StepSpec } from './measure.js';
 import type { StatusReply } from '../src/control/types.js';
 import { cpuSeconds, cpuSecondsPrecise, machineCpu, machineInfo, memoryMb } from './proc-stats.js';
 import { summarizeProfile } from './profile.js';
+import {
+  ipamStoresBench,
+  ipamStoresMarkdown,
+  ipamStoresTargets,
+  type IpamStoresResult,
+} from './ipam-stores.js';
 import {
   checkTargets,
   fanoutStep,
@@ -119,7 +125,7 @@ const systems = (opts.systems === 'none' ? '' : opts.systems)
 for (const s of systems)
   if (!SYSTEM_NAMES.includes(s) || s === 'kernel')
     die(`--systems: "${s}" is not one of agent, forwarder, avahi, avahi-nolimit`);
-const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp'];
+const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam-stores'];
 if (opts.phases && opts.only) die('--only and --phases are the same option: give one');
 const phases = new Set(
   (opts.only ?? opts.phases ?? PHASES.join(','))
@@ -531,6 +537,10 @@ async function main(): Promise<void> {
     await b.unaddressHostLinks();
   }
   results.fanout = [...fan.values()];
+  // issue 11: ADD latency, file store and Kubernetes store side by side (a bed of its own).
+  const stores = phases.has('ipam-stores')
+    ? await tolerant('ipam stores', null, () => ipamStoresBench({ quick, say }))
+    : null;
   notes.push(...failures);
   const short = results.sweep.flatMap((sw) =>
     sw.steps
@@ -540,9 +550,17 @@ async function main(): Promise<void> {
   if (short.length)
     notes.push(`The sender fell short of the nominal rate (offered pps): ${short.join('; ')}.`);
   results.elapsedS = Math.round((Date.now() - t0) / 1000);
-  const full: BenchResults = { ...results, targets: checkTargets(results) };
+  const full: BenchResults & { ipamStores?: IpamStoresResult } = {
+    ...results,
+    targets: [...checkTargets(results), ...(stores ? ipamStoresTargets(stores) : [])],
+    ...(stores && { ipamStores: stores }),
+  };
   if (opts['json-out']) writeFileSync(opts['json-out'], JSON.stringify(full, null, 1) + '\n');
-  process.stdout.write(opts.json ? JSON.stringify(stripRaw(full), null, 1) + '\n' : markdown(full));
+  process.stdout.write(
+    opts.json
+      ? JSON.stringify(stripRaw(full), null, 1) + '\n'
+      : markdown(full) + (stores ? ipamStoresMarkdown(stores) : ''),
+  );
   const missed = full.targets.filter((t) => t.met === false).length;
   say(`done in ${full.elapsedS} s; ${missed} target(s) missed; loss threshold ${LOSS_OK * 100}%`);
 }
