@@ -5,7 +5,7 @@
  *   --quick                 fewer rates, shorter steps (a smoke run, ~2.5 min; the full run takes ~8)
  *   --systems a,b           agent, forwarder, avahi, avahi-nolimit, or `none`; the sweep always runs the
  *                           no-reflector baseline too
- *   --phases a,b            sweep, fanout, idle, profile, foreign-udp, ipam-stores (default: all)
+ *   --phases a,b            sweep, fanout, idle, profile, foreign-udp, ipam, ipam-stores (default: all)
  *   --only a,b              the same as --phases: run only these sections, e.g.
  *                           `npm run bench -- --only foreign-udp,sweep --quick`
  *   --json                  print the results as one JSON object instead of Markdown
@@ -38,6 +38,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ipamBench } from './ipam.js';
 import { BenchBed, LAN_IF, MAX_PODS, NODE_ADDRESS, type BenchPod } from './bed.js';
 import { quiesce, runStep, type StepSpec } from './measure.js';
 import type { StatusReply } from '../src/control/types.js';
@@ -125,7 +126,7 @@ const systems = (opts.systems === 'none' ? '' : opts.systems)
 for (const s of systems)
   if (!SYSTEM_NAMES.includes(s) || s === 'kernel')
     die(`--systems: "${s}" is not one of agent, forwarder, avahi, avahi-nolimit`);
-const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam-stores'];
+const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam', 'ipam-stores'];
 if (opts.phases && opts.only) die('--only and --phases are the same option: give one');
 const phases = new Set(
   (opts.only ?? opts.phases ?? PHASES.join(','))
@@ -465,6 +466,10 @@ async function main(): Promise<void> {
     );
   say(`machine: ${machine.cpus} × ${machine.cpuModel}, Linux ${machine.kernel}, Node ${machine.node}`);
 
+  // The IPAM section builds a bed of its own (a node, a device, CNI calls): run it first, alone.
+  const ipamResult = phases.has('ipam')
+    ? await tolerant('ipam', null, () => ipamBench({ quick, say }))
+    : null;
   const needPods = phases.has('fanout') || phases.has('idle') ? MAX_PODS : phases.has('profile') ? 50 : 1;
   const tb = Date.now();
   bed = await BenchBed.create(quick && !phases.has('fanout') && !phases.has('idle') ? 1 : needPods);
@@ -480,6 +485,7 @@ async function main(): Promise<void> {
     idle: null,
     foreign: [],
     profiles: [],
+    ipam: ipamResult ?? undefined,
     elapsedS: 0,
   };
 

@@ -1,4 +1,5 @@
 // From step results to the numbers the issue asks for, the targets, and the Markdown tables.
+import { ipamMarkdown, ipamTargets, type IpamBenchResult } from './ipam.js';
 import type { MachineInfo } from './proc-stats.js';
 import type { ProfileSummary } from './profile.js';
 import type { StepResult } from './measure.js';
@@ -114,6 +115,8 @@ export interface BenchResults {
   /** Absent in runs saved before the foreign-UDP row existed. */
   foreign?: ForeignResult[];
   profiles: Array<{ label: string } & ProfileSummary>;
+  /** The `ipam` section (issue 10); absent when it did not run. */
+  ipam?: IpamBenchResult;
   targets: TargetCheck[];
   elapsedS: number;
 }
@@ -227,6 +230,7 @@ export function checkTargets(r: Omit<BenchResults, 'targets'>): TargetCheck[] {
   const fwd = r.sweep.find((s) => s.system === 'forwarder');
   const push = (target: string, measured: string, met: boolean | null, by = '') =>
     out.push({ target, measured, met, by: met === false ? by : '' });
+  if (r.ipam) for (const t of ipamTargets(r.ipam)) push(t.name, t.detail, t.met, t.detail);
   if (agent) {
     const max = maxRateUnderLoss(agent);
     const top = Math.max(...agent.steps.map((s) => s.rate));
@@ -400,6 +404,7 @@ export function markdown(r: BenchResults): string {
   );
   if (r.sweep.length) sweepTables(r, out);
   fanoutAndRest(r, out);
+  if (r.ipam) ipamMarkdown(r.ipam, out);
   return out.join('\n') + '\n';
 }
 

@@ -185,8 +185,6 @@ export class IpamService {
   async call(req: ShimRequest, replay = false): Promise<Reply> {
     const started = performance.now();
     const command = req.env.CNI_COMMAND ?? '';
-    const before =
-      command === 'ADD' || command === 'DEL' || command === 'GC' ? await this.store.list() : undefined;
     const reply = await handle(req.env, req.stdin, {
       config: this.o.config,
       provider: this.provider,
@@ -208,18 +206,31 @@ export class IpamService {
       command,
       result: reply.kind === 'delegate' ? 'delegated' : code === 0 ? 'ok' : 'error',
     });
-    if (before) {
-      const after = await this.store.list();
-      const was = new Set(before.map((a) => a.address));
-      const now = new Set(after.map((a) => a.address));
-      for (const a of after) if (!was.has(a.address)) this.podSource.assigned(a);
-      for (const a of before) if (!now.has(a.address)) this.podSource.released(a);
-      await this.updateGauges();
-    }
+    if (command === 'ADD' || command === 'DEL' || command === 'GC') this.scheduleSync();
     return reply;
   }
 
-  private unavailableCache?: { at: number; why: string | undefined };
+  private syncTimer?: NodeJS.Timeout;
+  private syncing = Promise.resolve();
+
+  /**
+   * Brings the pod source and the gauges up to date with the store, off the ADD's path: once per
+   * burst (a 200-ADD burst lists the store a few times, not 400).
+   */
+  private scheduleSync(): void {
+    if (this.syncTimer) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.syncing = this.syncing.then(() => this.sync()).catch(() => {});
+    }, 50);
+    this.syncTimer.unref();
+  }
+
+  private async sync(): Promise<void> {
+    const now = await this.store.list();
+    this.podSource.syncTo(now);
+    await this.updateGauges();
+  }
 
   /** STATUS: ADD cannot be served when the store is unreachable or the pool is exhausted with no delegate. */
   async unavailable(): Promise<string | undefined> {
@@ -271,6 +282,7 @@ export class IpamService {
 
   async stop(): Promise<void> {
     if (this.spoolTimer) clearInterval(this.spoolTimer);
+    if (this.syncTimer) clearTimeout(this.syncTimer);
     // Closing a unix server unlinks its path: never unlink the socket a newer agent already made.
     const ino = await stat(this.o.config.socket).then(
       (s) => s.ino,
@@ -301,6 +313,18 @@ export class AllocationPodSource implements PodSource {
       addresses: [a.address],
       options: this.defaults,
     };
+  }
+
+  /** Makes the served pods exactly `live` (one per allocation). */
+  syncTo(live: Allocation[]): void {
+    const want = new Map(live.map((a) => [`ipam:${a.address}`, a]));
+    for (const key of [...this.pending.keys()]) {
+      if (!want.has(key)) {
+        this.pending.delete(key);
+        this.sink?.remove(key);
+      }
+    }
+    for (const [key, a] of want) if (!this.pending.has(key)) this.assigned(a);
   }
 
   assigned(a: Allocation): void {

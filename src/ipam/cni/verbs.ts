@@ -105,6 +105,7 @@ export async function handle(env: Record<string, string>, stdin: string, deps: V
 }
 
 async function add(req: CniRequest, deps: VerbDeps): Promise<Reply> {
+  const started = performance.now();
   const owner = { containerId: req.containerId, ifname: req.ifname };
   const pod = podOf(req);
   // Without Kubernetes there is nobody to ask: every ADD gets a LAN address (pins still apply).
@@ -139,7 +140,13 @@ async function add(req: CniRequest, deps: VerbDeps): Promise<Reply> {
       );
     }
   }
-  deps.log?.('info', 'address assigned', { address: a.address, owner: ownerKey(owner), pod, why: route.why });
+  deps.log?.('info', 'address assigned', {
+    address: a.address,
+    owner: ownerKey(owner),
+    pod,
+    why: route.why,
+    ms: Math.round((performance.now() - started) * 10) / 10,
+  });
   const result = ipamResult(req.cniVersion, {
     address: a.address,
     prefix: deps.config.subnet.prefix,
