@@ -5,7 +5,7 @@
  *   --quick                 fewer rates, shorter steps (a smoke run, ~2.5 min; the full run takes ~8)
  *   --systems a,b           agent, forwarder, avahi, avahi-nolimit, or `none`; the sweep always runs the
  *                           no-reflector baseline too
- *   --phases a,b            sweep, fanout, idle, profile, foreign-udp, ipam, ipam-stores (default: all)
+ *   --phases a,b            sweep, fanout, idle, profile, foreign-udp, ipam, ipam-stores, malformed (default: all)
  *   --only a,b              the same as --phases: run only these sections, e.g.
  *                           `npm run bench -- --only foreign-udp,sweep --quick`
  *   --json                  print the results as one JSON object instead of Markdown
@@ -39,7 +39,7 @@ import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ipamBench } from './ipam.js';
-import { BenchBed, LAN_IF, MAX_PODS, NODE_ADDRESS, type BenchPod } from './bed.js';
+import { BenchBed, LAN_IF, MAX_PODS, NODE_ADDRESS, SENDER, SENDER_ADDRESS, type BenchPod } from './bed.js';
 import { quiesce, runStep, type StepSpec } from './measure.js';
 import type { StatusReply } from '../src/control/types.js';
 import { cpuSeconds, cpuSecondsPrecise, machineCpu, machineInfo, memoryMb } from './proc-stats.js';
@@ -59,11 +59,13 @@ import {
   type BenchResults,
   type FanoutResult,
   type ForeignResult,
+  type MalformedResult,
   type IdleResult,
   type SweepResult,
 } from './report.js';
 import {
   NODE_BIN,
+  REPO,
   agentDefaults,
   SYSTEM_NAMES,
   needsHostAddresses,
@@ -110,6 +112,9 @@ const PLAN = {
   foreignRate: 10000,
   foreignPort: 8472,
   foreignSeconds: quick ? 3 : 10,
+  malformedRate: 1000,
+  malformedSeconds: quick ? 3 : 8,
+  malformedBurst: 100_000,
   drainMs: 800,
   warmUpSeconds: quick ? 0.5 : 1,
   spinUs: Number(opts['spin-us']),
@@ -126,7 +131,7 @@ const systems = (opts.systems === 'none' ? '' : opts.systems)
 for (const s of systems)
   if (!SYSTEM_NAMES.includes(s) || s === 'kernel')
     die(`--systems: "${s}" is not one of agent, forwarder, avahi, avahi-nolimit`);
-const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam', 'ipam-stores'];
+const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam', 'ipam-stores', 'malformed'];
 if (opts.phases && opts.only) die('--only and --phases are the same option: give one');
 const phases = new Set(
   (opts.only ?? opts.phases ?? PHASES.join(','))
@@ -410,6 +415,58 @@ async function foreign(b: BenchBed, system: SystemName): Promise<ForeignResult |
   });
 }
 
+const GARBAGE = join(REPO, 'test', 'peers', 'mdns_garbage.py');
+/** The kinds test/peers/mdns_garbage.py sends, by its flags. */
+const MALFORMED_KINDS: Array<[string, string[]]> = [
+  ['valid queries', ['--valid']],
+  ['12 bytes claiming 65,535 records per section', ['--kind', '4']],
+  ['random bytes', ['--kind', '0']],
+  ['5 questions promised, cut mid-name', ['--kind', '1']],
+  ['a compression pointer to itself', ['--kind', '2']],
+  ['an answer cut short', ['--kind', '3']],
+];
+
+/** Malformed mDNS (issue 13) at PLAN.malformedRate from the LAN, one kind at a time against valid
+ *  queries at the same rate: the agent's CPU; then PLAN.malformedBurst junk packets as fast as the
+ *  host sends them, and the agent's RSS before, at peak and 10 s after. */
+async function malformedTraffic(b: BenchBed): Promise<MalformedResult | null> {
+  return tolerant('malformed traffic', null, async () => {
+    const { value } = await withSystem('agent', [b.pod(1)], { bed: b, tmp }, async (sys) => {
+      const pid = sys.pid!;
+      const send = (args: string[], timeoutMs: number) =>
+        b.exec(SENDER, ['python3', GARBAGE, '--address', SENDER_ADDRESS, ...args], { timeoutMs });
+      const rows: MalformedResult['rows'] = [];
+      for (const [kind, extra] of MALFORMED_KINDS) {
+        const count = PLAN.malformedRate * PLAN.malformedSeconds;
+        const c0 = cpuSeconds(pid);
+        const t0 = Date.now();
+        await send(['--pps', String(PLAN.malformedRate), '--count', String(count), ...extra], 60_000);
+        const corePct = (100 * (cpuSeconds(pid) - c0)) / ((Date.now() - t0) / 1000);
+        rows.push({
+          kind: kind === 'valid queries' ? 'valid' : kind,
+          pps: PLAN.malformedRate,
+          sent: count,
+          corePct,
+        });
+        say(
+          `malformed traffic: ${kind} at ${PLAN.malformedRate} pps: agent ${corePct.toFixed(2)}% of a core`,
+        );
+      }
+      await sleep(2000);
+      const idleMb = memoryMb(pid).current;
+      await send(['--count', String(PLAN.malformedBurst)], 120_000);
+      const peakMb = memoryMb(pid).peak;
+      await sleep(10_000);
+      const afterMb = memoryMb(pid).current;
+      say(
+        `malformed burst of ${PLAN.malformedBurst}: RSS ${idleMb.toFixed(0)} -> peak ${peakMb.toFixed(0)} -> ${afterMb.toFixed(0)} MB 10 s later`,
+      );
+      return { rows, burst: { packets: PLAN.malformedBurst, idleMb, peakMb, afterMb, afterS: 10 } };
+    });
+    return value;
+  });
+}
+
 /** Waits (at most `maxS`) for a 2 s window with the machine under 15% busy; returns the last reading. */
 async function waitQuiet(maxS: number): Promise<number> {
   const deadline = Date.now() + maxS * 1000;
@@ -484,6 +541,7 @@ async function main(): Promise<void> {
     fanout: [],
     idle: null,
     foreign: [],
+    malformed: null,
     profiles: [],
     ipam: ipamResult ?? undefined,
     elapsedS: 0,
@@ -516,6 +574,8 @@ async function main(): Promise<void> {
     for (const s of plain) for (const n of PLAN.fanoutPods) await fanout(b, s, n, fanFor(s));
   if (phases.has('idle') && systems.includes('agent'))
     results.idle = await tolerant('idle', null, () => idle(b));
+
+  if (phases.has('malformed') && systems.includes('agent')) results.malformed = await malformedTraffic(b);
 
   if (phases.has('foreign-udp'))
     for (const s of plain) {

@@ -105,6 +105,13 @@ export interface TargetCheck {
   by: string;
 }
 
+/** Malformed mDNS from one LAN host at a fixed rate, one kind at a time, against valid traffic at the
+ *  same rate (issue 13), and the agent's RSS after a burst of junk. */
+export interface MalformedResult {
+  rows: Array<{ kind: string; pps: number; sent: number; corePct: number | null }>;
+  burst: { packets: number; idleMb: number; peakMb: number; afterMb: number; afterS: number } | null;
+}
+
 export interface BenchResults {
   machine: MachineInfo;
   settings: Record<string, unknown>;
@@ -114,6 +121,8 @@ export interface BenchResults {
   idle: IdleResult | null;
   /** Absent in runs saved before the foreign-UDP row existed. */
   foreign?: ForeignResult[];
+  /** Absent in runs saved before the malformed-traffic section existed. */
+  malformed?: MalformedResult | null;
   profiles: Array<{ label: string } & ProfileSummary>;
   /** The `ipam` section (issue 10); absent when it did not run. */
   ipam?: IpamBenchResult;
@@ -538,6 +547,31 @@ function fanoutAndRest(r: BenchResults, out: string[]): void {
         ]),
       ),
     );
+  }
+  if (r.malformed) {
+    const m = r.malformed;
+    const valid = m.rows.find((x) => x.kind === 'valid')?.corePct ?? null;
+    out.push('');
+    out.push(
+      `**Malformed traffic**: one LAN host sends mDNS at ${fmtInt(m.rows[0]?.pps ?? 0)} pps, one kind at a time; the agent's CPU against valid traffic at the same rate`,
+    );
+    out.push('');
+    out.push(
+      table(
+        ['kind', 'agent CPU, % of a core', 'against valid'],
+        m.rows.map((x) => [
+          x.kind,
+          x.corePct === null ? 'n/a' : `${x.corePct.toFixed(2)}%`,
+          x.corePct === null || !valid ? '—' : `${(x.corePct / valid).toFixed(2)}x`,
+        ]),
+      ),
+    );
+    if (m.burst)
+      out.push(
+        '',
+        `**RSS after a burst**: ${fmtInt(m.burst.packets)} junk packets as fast as one host sends them: RSS ${m.burst.idleMb.toFixed(0)} MB before, ` +
+          `${m.burst.peakMb.toFixed(0)} MB peak (VmHWM), ${m.burst.afterMb.toFixed(0)} MB ${m.burst.afterS} s after.`,
+      );
   }
   if (r.targets.length) {
     out.push('');

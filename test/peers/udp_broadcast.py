@@ -14,6 +14,8 @@ args = ap.parse_args()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 s.bind((args.bind, 0))
+if args.bind != '0.0.0.0':  # a multicast destination leaves from the bound address's interface
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(args.bind))
 s.sendto(args.message.encode(), (args.address, args.port))
 end = time.time() + args.timeout
 n = 0

@@ -8,6 +8,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--port', type=int, required=True)
 ap.add_argument('--group')
 ap.add_argument('--reply')
+ap.add_argument('--join-on', default='0.0.0.0', help='interface address to join --group on (a host without a default route needs it)')
 args = ap.parse_args()
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -16,7 +17,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 s.bind(('0.0.0.0', args.port))
 if args.group:
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                 struct.pack('4s4s', socket.inet_aton(args.group), socket.inet_aton('0.0.0.0')))
+                 struct.pack('4s4s', socket.inet_aton(args.group), socket.inet_aton(args.join_on)))
 print(json.dumps({'event': 'listening', 'port': args.port}), flush=True)
 while True:
     data, (addr, port) = s.recvfrom(65535)

@@ -348,10 +348,10 @@ describe('manifests/ (the kustomize base)', function () {
       assert.equal(pod.terminationGracePeriodSeconds, 10);
     });
 
-    it('requests 20m CPU and 64Mi, and is limited to 128Mi of memory', function () {
+    it('requests 20m CPU and 80Mi (idle RSS), and limits memory to 192Mi (above every measured peak)', function () {
       assert.deepEqual(agent.resources, {
-        requests: { cpu: '20m', memory: '64Mi' },
-        limits: { memory: '128Mi' },
+        requests: { cpu: '20m', memory: '80Mi' },
+        limits: { memory: '192Mi' },
       });
     });
 
