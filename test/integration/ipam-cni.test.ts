@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cniOk, netConf, ourIpam, podAddress, runCni, runPlugin, type CniOutcome } from '../support/cni.js';
 import { startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
-import { calicoBed, nodeAddress, type CalicoBed } from '../support/netns.js';
+import { calicoBed, deviceAddress, nodeAddress, type CalicoBed } from '../support/netns.js';
 import { describeAsRoot } from '../support/root.js';
 
 const LAN = '198.18.4.0/24';
@@ -88,6 +88,12 @@ describeAsRoot('IPAM with the real CNI plugins (ptp, bridge) calling lan-reflect
     assert.equal(a?.prefixlen, 24);
     assert.equal(a?.broadcast, '198.18.4.255');
     assert.ok(await bed.ping('bp1', NODE), 'the pod reaches its gateway, the node');
+    // The pod's /24 is on-link: it ARPs for LAN devices on the bridge, so the bridge answers for
+    // them (proxy_arp on the bridge, as the README says); the device reaches the pod through the
+    // node's proxy entry on the LAN link.
+    await bed.sysctl('node1', { 'net.ipv4.conf.lrbr0.proxy_arp': 1 });
+    assert.ok(await bed.ping('bp1', deviceAddress(1)), 'the pod reaches a LAN device');
+    assert.ok(await bed.ping('dev1', a!.local), 'a LAN device reaches the pod');
   });
 
   it('ADD twice gives the same address; DEL twice succeeds and frees it', async () => {
