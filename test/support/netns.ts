@@ -845,3 +845,11 @@ export const arpingMacs = async (
   address: string,
   opts: { count?: number; ifname?: string } = {},
 ): Promise<string[]> => (await arping(bed, short, address, opts)).map((r) => r.mac);
+
+/** The link-local IPv6 address of `iface` in `ns` (what IPv6 multicast goes out from by default). */
+export async function linkLocalOf(bed: Bed, ns: string, iface: string): Promise<string> {
+  const { stdout } = await bed.ip(ns, ['-6', '-o', 'addr', 'show', 'dev', iface, 'scope', 'link']);
+  const m = /inet6 (fe80:[0-9a-f:]+)\//.exec(stdout);
+  if (!m) throw new Error(`${iface} in ${ns} has no link-local IPv6 address:\n${stdout}`);
+  return m[1];
+}
