@@ -14,8 +14,12 @@ import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { forEachRecord } from './load-packet.js';
 
-const { values } = parseArgs({ options: { step: { type: 'string', default: '0' } } });
+const { values } = parseArgs({
+  options: { step: { type: 'string', default: '0' }, family: { type: 'string', default: '4' } },
+});
 const step = Number(values.step);
+/** --family 6: a [::]:5353 socket joined to ff02::fb on eth0 instead. */
+const v6 = values.family === '6';
 
 /** Growable bitmap of seen sequence numbers. */
 let seen = new Uint8Array(1 << 16);
@@ -60,6 +64,15 @@ const stats = {
 };
 
 function udpCounters(): Record<string, number> {
+  if (v6) {
+    // /proc/net/snmp6: `Udp6InDatagrams 12` per line; the same names without the prefix.
+    const out: Record<string, number> = {};
+    for (const l of readFileSync('/proc/net/snmp6', 'utf8').split('\n')) {
+      const m = /^Udp6(\w+)\s+(\d+)/.exec(l);
+      if (m) out[m[1]] = Number(m[2]);
+    }
+    return out;
+  }
   const lines = readFileSync('/proc/net/snmp', 'utf8')
     .split('\n')
     .filter((l) => l.startsWith('Udp:'));
@@ -69,7 +82,7 @@ function udpCounters(): Record<string, number> {
   return out;
 }
 
-const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true });
 socket.on('message', (msg) => {
   const nowNs = Number(process.hrtime.bigint());
   stats.datagrams++;
@@ -104,7 +117,8 @@ socket.on('message', (msg) => {
 
 let before: Record<string, number> = {};
 socket.bind(5353, () => {
-  socket.addMembership('224.0.0.251');
+  if (v6) socket.addMembership('ff02::fb', '::%eth0');
+  else socket.addMembership('224.0.0.251');
   socket.setRecvBufferSize(4 * 1024 * 1024);
   before = udpCounters();
   process.stdout.write('ready\n');

@@ -1,8 +1,9 @@
 /**
  * Bench sender (runs in the LAN device namespace): offers `--rate` mDNS responses per second for
  * `--seconds`, from port 5353 with IP TTL 255 as RFC 6762 wants, to 224.0.0.251 (or a unicast address
- * for the no-reflector baseline; or, with --port 8472 --bind-port 0, foreign UDP to the node). Prints
- * one JSON line with what it really sent.
+ * for the no-reflector baseline; or, with --port 8472 --bind-port 0, foreign UDP to the node; or
+ * ff02::fb over IPv6, `--iface` then naming the interface, e.g. `eth0`, and `--src` the address to
+ * send from). Prints one JSON line with what it really sent.
  *
  * Pacing is a timer/busy hybrid against an absolute schedule (packet k is due at t0 + k/rate): when
  * the next packet is more than `--spin-us` away the sender sleeps on a timer (~1 ms) and then sends
@@ -25,8 +26,10 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     step: { type: 'string', default: '0' },
     'spin-us': { type: 'string', default: '0' },
+    src: { type: 'string' },
   },
 });
+const v6 = values.dst!.includes(':');
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
 const step = Number(values.step);
@@ -42,15 +45,19 @@ const intervalNs = 1e9 / rate;
 const MAX_BURST = 2000; // yield to the event loop at least this often
 
 const template = loadTemplate();
-const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+// A link-scoped IPv6 group needs its zone.
+const dst =
+  v6 && values.iface && values.dst!.startsWith('ff02') ? `${values.dst}%${values.iface}` : values.dst!;
+const socket = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', reuseAddr: true });
 let sendErrors = 0;
 socket.on('error', () => sendErrors++);
 socket.on('message', () => {}); // whatever reaches 5353 on the LAN is not ours to read
 
-socket.bind(bindPort, () => {
+socket.bind(bindPort, v6 ? (values.src ?? '::') : undefined, () => {
   socket.setMulticastTTL(255);
   socket.setMulticastLoopback(false);
-  if (values.iface) socket.setMulticastInterface(values.iface);
+  // IPv6 names the outgoing interface by zone: `::%eth0`.
+  if (values.iface) socket.setMulticastInterface(v6 ? `::%${values.iface}` : values.iface);
   socket.setSendBufferSize(4 * 1024 * 1024);
   start();
 });
@@ -71,7 +78,7 @@ function start(): void {
       const t = now();
       if (seq === 0) first = t;
       last = t;
-      socket.send(stamp(template, step, seq, t), dstPort, values.dst);
+      socket.send(stamp(template, step, seq, t), dstPort, dst);
       seq++;
       burst++;
     }

@@ -21,7 +21,11 @@ import { DedupeWindow } from '../reflect/dedupe.js';
 import { Reflector } from '../reflect/engine.js';
 import { TokenBuckets } from '../reflect/token-buckets.js';
 import { buildTopology, type LanAddress, type PodAttachment } from '../reflect/types.js';
+import { isLinkLocal6, isV6, parseUdp6 } from '../wire/ipv6.js';
+import type { Received } from '../wire/native.js';
+import { pingAllNodes } from '../links/bridge-ports.js';
 import { LinkSet } from './link-set.js';
+import { Link6Set } from './link6-set.js';
 import { NodeSessions } from './node-relay.js';
 import { Readiness } from './readiness.js';
 import { relayedAttachments, wantedLinks } from './wanted-links.js';
@@ -34,7 +38,11 @@ export class Agent {
   readonly reflector: Reflector;
   readonly sessions: NodeSessions;
   readonly links: LinkSet;
+  /** The IPv6 sockets, beside the IPv4 ones, on the links of pods with an IPv6 address. */
+  readonly links6: Link6Set;
   readonly startedAt = Date.now();
+  /** When each bridge was last asked for its pods' link-local addresses (ff02::1 echo). */
+  private readonly askedBridges = new Map<string, number>();
   private readonly readiness = new Readiness();
   private readonly problems = new Map<string, string>();
   private monitor?: LinkMonitor;
@@ -60,6 +68,11 @@ export class Agent {
       () => this.requestScan(),
       discoveryPorts(config),
     );
+    this.links6 = new Link6Set(
+      (msgs, link) => this.handle6(msgs, link),
+      log,
+      () => this.requestScan(),
+    );
     this.sessions = new NodeSessions((...reply) => this.reflector.injectReply(...reply), log, {
       ttlMs: config.sessionTtlMs,
       perPod: config.sessionsPerPod,
@@ -71,7 +84,13 @@ export class Agent {
     this.reflector = new Reflector(
       {
         protocols: this.protocols,
-        emitter: this.links,
+        // One emitter for both families: framePacket() gives IPv6 copies an IPv6 header, which
+        // sends them to the link's IPv6 socket.
+        emitter: {
+          send: (link, packet, dst) =>
+            packet[0] >> 4 === 6 ? this.links6.sendFrame(link, packet) : this.links.send(link, packet, dst),
+          mtu: (link, family) => (family === 6 ? this.links6.mtu(link) : this.links.mtu(link)),
+        },
         dedupe: new DedupeWindow(config.dedupeWindowMs),
         perSource: new TokenBuckets(rl.perSourcePps, rl.perSourceBurst),
         perPod: new TokenBuckets(rl.perPodPps, rl.perPodBurst),
@@ -134,14 +153,52 @@ export class Agent {
     this.started = true;
   }
 
-  private setTopology(lanAddress: LanAddress | undefined, attachments: PodAttachment[]): void {
+  private setTopology(
+    lanAddress: LanAddress | undefined,
+    attachments: PodAttachment[],
+    linkLocals?: Map<string, PodAttachment>,
+  ): void {
     this.relayed = attachments;
     this.reflector.setTopology(
       buildTopology(this.config.lanInterface, attachments, {
         lanAddress,
         sourceMode: this.config.sourceMode,
+        linkLocals,
       }),
     );
+  }
+
+  /** One batch from an IPv6 socket: each message becomes a datagram for the reflector. */
+  private handle6(msgs: Received[], link: string): void {
+    for (const m of msgs) {
+      const r = parseUdp6(m);
+      if (!r.ok) {
+        this.counters.drop('unknown', 'malformed');
+        continue;
+      }
+      const d = r.datagram;
+      this.reflector.handleDatagram(d, link);
+      // A bridged pod's link-local address the neighbour table did not know yet: ask the bridge.
+      const topo = this.reflector.topology;
+      const onLink = topo.podsByLink.get(link);
+      if (
+        onLink &&
+        onLink[0].port !== link &&
+        isLinkLocal6(d.src) &&
+        !topo.linkLocals?.has(`${link}%${d.src}`)
+      )
+        this.askBridge(link);
+    }
+  }
+
+  /** An echo to ff02::1 on a bridge makes its pods answer, and so resolve the node's address:
+   *  their neighbour solicitations give the node a neighbour entry for each pod's link-local
+   *  address, which the next scan maps to a bridge port. At most every 10 s per bridge. */
+  private askBridge(bridge: string): void {
+    const now = Date.now();
+    if (now - (this.askedBridges.get(bridge) ?? 0) < 10_000) return;
+    this.askedBridges.set(bridge, now);
+    pingAllNodes(bridge).finally(() => this.requestScan());
   }
 
   /** Runs a scan now, or once more after the running one: scans never overlap. */
@@ -197,10 +254,20 @@ export class Agent {
         this.log.info('pod link found', { pod: a.pod.name, link: a.link, port: a.port, reach: a.reach });
     }
     this.links.reconcile(wantedLinks(lan, attachments, this.protocols.groups()));
-    this.setTopology(
-      lanAddress,
-      relayedAttachments(attachments, (l) => this.links.links.has(l)),
-    );
+    // IPv6 sockets on the links of pods that have an IPv6 address, and on the LAN while there is
+    // one: a node without IPv6 pods does not read the LAN's IPv6 discovery at all.
+    const with6 = attachments.filter((a) => a.pod.addresses.some(isV6));
+    const groups6 = this.protocols.groups6();
+    this.links6.reconcile(with6.length && groups6.length ? wantedLinks(lan, with6, groups6) : new Map());
+    const relayed = relayedAttachments(attachments, (l) => this.links.links.has(l));
+    // Bridged pods' link-local addresses: the neighbour entries of the bridge, by bridge port.
+    const linkLocals = new Map<string, PodAttachment>();
+    const byPort = new Map(relayed.filter((a) => a.port !== a.link).map((a) => [a.port, a]));
+    for (const [addr, port] of bridgePorts) {
+      const a = byPort.get(port);
+      if (a && isLinkLocal6(addr)) linkLocals.set(`${a.link}%${addr}`, a);
+    }
+    this.setTopology(lanAddress, relayed, linkLocals);
     this.readiness.scanned(generation);
   }
 
@@ -236,6 +303,7 @@ export class Agent {
     await Promise.allSettled(this.sources.map((s) => s.stop()));
     this.sessions.close();
     this.links.closeAll();
+    this.links6.closeAll();
     this.log.info('agent stopped');
   }
 }

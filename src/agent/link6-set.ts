@@ -39,6 +39,16 @@ export class Link6Set {
     return this.links.get(link)?.send(segment, dst, src, hopLimit) ?? false;
   }
 
+  /** Sends a framePacket() IPv6 packet out of `link`. */
+  sendFrame(link: InterfaceName, packet: Buffer): boolean {
+    return this.links.get(link)?.sendFrame(packet) ?? false;
+  }
+
+  /** Undefined when the link has no open IPv6 socket (its IPv6 is off, or it is gone). */
+  mtu(link: InterfaceName): number | undefined {
+    return this.links.get(link)?.mtu;
+  }
+
   has(link: InterfaceName): boolean {
     return this.links.has(link);
   }

@@ -64,3 +64,11 @@ export function nudgeNeighbour(address: IPv4Address, link?: InterfaceName): void
   s.on('error', () => s.close());
   s.send(Buffer.alloc(0), 9, address, () => s.close());
 }
+
+/** `ping -6 ff02::1%bridge` once: every pod on the bridge answers, resolving the node's address
+ *  first, which leaves the node a neighbour entry for each pod's link-local address. Never throws. */
+export async function pingAllNodes(bridge: InterfaceName): Promise<void> {
+  await run('ping', ['-6', '-n', '-q', '-c', '1', '-W', '1', `ff02::1%${bridge}`], { timeout: 3000 }).catch(
+    () => undefined,
+  );
+}

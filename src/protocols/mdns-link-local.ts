@@ -21,8 +21,12 @@
 //   over IPv6 we have no node-mode session yet (README, Limitations).
 import dnsPacket from 'dns-packet';
 import type { Answer, Packet } from 'dns-packet';
+import type { Datagram } from '../reflect/types.js';
 import { isLinkLocal6 } from '../wire/ipv6.js';
-import { MDNS_PORT } from './mdns.js';
+import { clearQuBits } from './mdns-rewrite.js';
+import type { AcrossLinks } from './types.js';
+
+const MDNS_PORT = 5353;
 
 const QU_BIT = 0x8000;
 
@@ -82,4 +86,46 @@ export function hasQuQuestion(payload: Buffer): boolean {
     off += 4;
   }
   return false;
+}
+
+const TYPE_A = 1;
+const TYPE_AAAA = 28;
+
+/** Whether any record of a raw DNS message is a link-local A or AAAA record: a walk over the
+ *  header counts and record headers, no decoding, so the common packet costs next to nothing. */
+export function hasLinkLocalAddressRecord(payload: Buffer): boolean {
+  if (payload.length < 12) return false;
+  const qd = payload.readUInt16BE(4);
+  const rr = payload.readUInt16BE(6) + payload.readUInt16BE(8) + payload.readUInt16BE(10);
+  let off = 12;
+  for (let i = 0; i < qd; i++) off = skipName(payload, off) + 4;
+  for (let i = 0; i < rr; i++) {
+    off = skipName(payload, off);
+    if (off + 10 > payload.length) throw new Error('Cannot decode record (truncated)');
+    const type = payload.readUInt16BE(off);
+    const len = payload.readUInt16BE(off + 8);
+    const data = off + 10;
+    if (data + len > payload.length) throw new Error('Cannot decode record (truncated)');
+    if (type === TYPE_AAAA && len === 16 && payload[data] === 0xfe && (payload[data + 1] & 0xc0) === 0x80)
+      return true;
+    if (type === TYPE_A && len === 4 && payload[data] === 169 && payload[data + 1] === 254) return true;
+    off = data + len;
+  }
+  return false;
+}
+
+/** The mDNS handler's `acrossLinks` hook: the rules at the top of this file, in their order. */
+export function mdnsAcrossLinks(d: Datagram): AcrossLinks | undefined {
+  const fromLinkLocal = d.family === 6 && isLinkLocal6(d.src);
+  const isQuery = d.payload.length >= 12 && (d.payload[2] & 0x80) === 0;
+  if (fromLinkLocal && isQuery && d.srcPort !== MDNS_PORT)
+    return { refuse: 'legacy unicast query from a link-local source: its unicast answer cannot cross links' };
+  let payload = d.payload;
+  if (hasLinkLocalAddressRecord(payload)) {
+    const stripped = stripLinkLocalRecords(dnsPacket.decode(payload));
+    if (!stripped) return { refuse: 'a response with only link-local address records' };
+    payload = stripped;
+  }
+  if (fromLinkLocal && isQuery && hasQuQuestion(payload)) payload = clearQuBits(payload);
+  return payload === d.payload ? undefined : { payload };
 }

@@ -3,9 +3,12 @@ import dnsPacket from 'dns-packet';
 import type { Answer, Packet, Question } from 'dns-packet';
 import { checkDns, dnsNames } from './dns-wire.js';
 import { clearQuBits, rewriteAddressRecords } from './mdns-rewrite.js';
+import { mdnsAcrossLinks } from './mdns-link-local.js';
 import type { ProtocolHandler } from './types.js';
 
 export const MDNS_GROUP = '224.0.0.251';
+/** RFC 6762 3: the IPv6 link-local scope group. */
+export const MDNS_GROUP6 = 'ff02::fb';
 export const MDNS_PORT = 5353;
 /** RFC 6763 9: the meta-query that enumerates service types; a service filter lets it through. */
 const SERVICE_ENUMERATION = '_services._dns-sd._udp.local';
@@ -28,7 +31,9 @@ export function mdnsHandler(addressRecords: AddressRecords = 'rewrite'): Protoco
   return {
     name: 'mdns',
     groups: [MDNS_GROUP],
-    matches: (dst, dstPort) => dstPort === MDNS_PORT && dst === MDNS_GROUP,
+    groups6: [MDNS_GROUP6],
+    matches: (dst, dstPort) => dstPort === MDNS_PORT && (dst === MDNS_GROUP || dst === MDNS_GROUP6),
+    acrossLinks: mdnsAcrossLinks,
     check(payload) {
       const bad = checkDns(payload);
       return bad && `Cannot decode mDNS packet (${bad})`;

@@ -19,6 +19,10 @@ export class ProtocolTable {
   groups(): IPAddress[] {
     return [...new Set(this.handlers.flatMap((h) => h.groups))];
   }
+  /** The IPv6 groups, joined by the IPv6 sockets (src/agent/link6-set.ts). */
+  groups6(): IPAddress[] {
+    return [...new Set(this.handlers.flatMap((h) => h.groups6 ?? []))];
+  }
   get(name: ProtocolName): ProtocolHandler | undefined {
     return this.handlers.find((h) => h.name === name);
   }

@@ -1,9 +1,13 @@
 // SSDP (UPnP Device Architecture 1.1, 1.1-1.3): HTTP-over-UDP on 239.255.255.250:1900.
+import { isLinkLocal6 } from '../wire/ipv6.js';
 import type { ProtocolHandler } from './types.js';
 
 export const SSDP_GROUP = '239.255.255.250';
 export const SSDP_PORT = 1900;
-/** UPnP 1.1 1.1.2: "the TTL for the IP packet SHOULD default to 2". */
+/** UPnP 1.1 Annex A: SSDP's IPv6 link-local scope group. */
+export const SSDP_GROUP6 = 'ff02::c';
+/** UPnP 1.1 1.1.2: "the TTL for the IP packet SHOULD default to 2"; Annex A keeps section 1's
+ *  rules for IPv6, so the hop limit is 2 as well. */
 export const SSDP_TTL = 2;
 const MAX_HEADERS = 64;
 
@@ -45,7 +49,14 @@ export function decodeSsdp(payload: Buffer): SsdpMessage {
 export const ssdp: ProtocolHandler<SsdpMessage> = {
   name: 'ssdp',
   groups: [SSDP_GROUP],
-  matches: (dst, dstPort) => dstPort === SSDP_PORT && dst === SSDP_GROUP,
+  groups6: [SSDP_GROUP6],
+  matches: (dst, dstPort) => dstPort === SSDP_PORT && (dst === SSDP_GROUP || dst === SSDP_GROUP6),
+  // An M-SEARCH is answered by unicast to the searcher (UPnP 1.1 1.3.3); from a link-local source
+  // that answer cannot come back across links. NOTIFY announcements are multicast and cross.
+  acrossLinks: (d) =>
+    d.family === 6 && isLinkLocal6(d.src) && d.payload.subarray(0, 9).toString('latin1') === 'M-SEARCH '
+      ? { refuse: 'M-SEARCH from a link-local source: its unicast responses cannot cross links' }
+      : undefined,
   check(payload) {
     try {
       decodeSsdp(payload);

@@ -10,10 +10,14 @@ export interface NodeRewrite {
   nodeAddress: IPAddress;
 }
 
+export type AcrossLinks = { payload: Buffer } | { refuse: string };
+
 export interface ProtocolHandler<D = unknown, F = unknown> {
   name: ProtocolName;
   /** Multicast groups to join on every relayed link. */
   groups: readonly IPAddress[];
+  /** IPv6 groups to join on every relayed link that carries IPv6 (ff02::fb, ff02::c). */
+  groups6?: readonly IPAddress[];
   /** Whether a datagram to this destination belongs to the protocol; `lan` gives the LAN's current
    *  address (its subnet broadcast), when it has one. */
   matches(dst: IPAddress, dstPort: number, lan?: LanAddress): boolean;
@@ -36,6 +40,10 @@ export interface ProtocolHandler<D = unknown, F = unknown> {
     direct(d: Datagram): boolean;
     rewrite(payload: Buffer, r: NodeRewrite): Buffer;
   };
+  /** What crossing links does to this packet (every relayed copy crosses one): undefined when it
+   *  goes as it is; an edited payload for every copy; or why it must not cross at all (a `filtered`
+   *  drop with that detail). The link-local rules of src/protocols/mdns-link-local.ts. */
+  acrossLinks?(d: Datagram): AcrossLinks | undefined;
   /** IP TTL for re-emitted packets, given the TTL the packet arrived with. */
   emitTtl(receivedTtl: number): number;
   /** IP TTL of a unicast reply a node-mode session re-injects into its pod. */

@@ -4,9 +4,11 @@
 import type { InterfaceName, IPAddress, ProtocolName } from '../config/types.js';
 import type { ProtocolHandler } from '../protocols/types.js';
 import { chooseSourceMode } from './source-mode.js';
+import { isLinkLocal6 } from '../wire/ipv6.js';
 import {
   IP_HEADER_BYTES,
   type Datagram,
+  type Family,
   type Decision,
   type DropReason,
   type Flow,
@@ -31,8 +33,9 @@ export interface DecideEnv {
   takeSource(src: IPAddress): boolean;
   /** Takes a token from the sending pod's bucket; false when it is empty. */
   takePod(key: string): boolean;
-  /** The MTU of a link whose socket is open; undefined when it has none (gone, or just failed). */
-  mtu(link: InterfaceName): number | undefined;
+  /** The MTU of a link whose socket for this family is open; undefined when it has none (gone,
+   *  just failed, or the link's IPv6 is off). */
+  mtu(link: InterfaceName, family: Family): number | undefined;
   /** Whether a node-mode session port is ours: the node hears its own broadcasts back. */
   ownsNodePort(port: number): boolean;
   /** Whether this pod has (or may open) the session for packets from this source port. */
@@ -87,7 +90,15 @@ export function decide(arrival: Arrival, env: DecideEnv): Decision {
     // Attribute by link first, then by address on that link (DESIGN.md decision 4). Claiming an
     // opted-in pod's address from another link is spoofing; anything else on a shared bridge is a
     // pod that did not opt in.
-    from = topo.podsByLink.get(ingress)?.find((a) => a.pod.addresses.includes(d.src));
+    const onLink = topo.podsByLink.get(ingress);
+    from = onLink?.find((a) => a.pod.addresses.includes(d.src));
+    // IPv6 multicast leaves a pod from its link-local address, which no pod source lists. On a
+    // pod's own link (Calico's veth: one pod, port = link) that source can only be the pod; on a
+    // bridge it is told apart by the neighbour table (topology.linkLocals, learned each scan).
+    if (!from && d.family === 6 && isLinkLocal6(d.src)) {
+      if (onLink?.length === 1 && onLink[0].port === onLink[0].link) from = onLink[0];
+      else from = topo.linkLocals?.get(`${ingress}%${d.src}`);
+    }
     if (!from) return drop(flow, topo.podsByAddress.has(d.src) ? 'spoofed' : 'not-opted-in');
     if (!sends(from) || !speaks(from, h.name)) return drop(flow, 'filtered', from);
     pods = podCandidates(topo, h.name, from);
@@ -98,6 +109,10 @@ export function decide(arrival: Arrival, env: DecideEnv): Decision {
   if (from && !env.takePod(from.pod.key)) return drop(flow, 'rate-limited', from);
   const bad = h.check(d.payload);
   if (bad !== undefined) return drop(flow, 'malformed', from, bad);
+  // Every copy crosses links: what the protocol says about that (link-local rules).
+  const across = h.acrossLinks?.(d);
+  if (across && 'refuse' in across) return drop(flow, 'filtered', from, across.refuse);
+  const payload = across?.payload;
 
   // The pods' own filters (service types, broadcast ports), on facts read once and only if asked.
   let facts: unknown;
@@ -114,18 +129,19 @@ export function decide(arrival: Arrival, env: DecideEnv): Decision {
   const wanted = pods.filter(admits);
   if (!from && wanted.length === 0) return drop(flow, 'filtered');
 
-  const size = IP_HEADER_BYTES[d.family] + d.segment.length;
+  const size = IP_HEADER_BYTES[d.family] + (payload ? payload.length + 8 : d.segment.length);
   const targets: Target[] = [];
   let skipped: DropReason | undefined;
   const fits = (link: InterfaceName): DropReason | undefined => {
-    const mtu = env.mtu(link);
+    const mtu = env.mtu(link, d.family);
     if (mtu === undefined) return 'link-down';
     return size > mtu ? 'too-big' : undefined;
   };
 
   if (from) {
     const lan = topo.lanLink;
-    const mode = chooseSourceMode(topo.sourceMode, from.reach, hasNodeAddress);
+    // IPv6 has no node source mode (README, Limitations): its copies keep their source.
+    const mode = d.family === 6 ? 'preserve' : chooseSourceMode(topo.sourceMode, from.reach, hasNodeAddress);
     let why: DropReason | undefined;
     let via: Target['via'] = 'as-is';
     if (mode === 'no-node-address') why = 'no-node-address';
@@ -147,11 +163,11 @@ export function decide(arrival: Arrival, env: DecideEnv): Decision {
       skipped ??= why;
       continue;
     }
-    const nodeMode = chooseSourceMode(topo.sourceMode, a.reach, hasNodeAddress) === 'node';
+    const nodeMode = d.family === 4 && chooseSourceMode(topo.sourceMode, a.reach, hasNodeAddress) === 'node';
     const via = !from && nodeMode && h.forNodeModePod ? 'node-mode-pod' : 'as-is';
     targets.push({ link: a.port, pod: a, dst: podDst, via });
   }
 
   if (targets.length === 0) return drop(flow, skipped ?? 'filtered', from);
-  return { relay: true, flow, from, targets };
+  return payload ? { relay: true, flow, from, targets, payload } : { relay: true, flow, from, targets };
 }

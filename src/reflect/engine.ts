@@ -12,14 +12,15 @@ import type { Counters } from './counters.js';
 import { decide, type DecideEnv } from './decide.js';
 import { DedupeWindow } from './dedupe.js';
 import type { TokenBuckets } from './token-buckets.js';
-import type { Datagram, DropReason, Flow, PodAttachment, Target, Topology } from './types.js';
+import type { Datagram, DropReason, Family, Flow, PodAttachment, Target, Topology } from './types.js';
 
 /** The I/O the engine needs, implemented over the link sockets by src/agent. */
 export interface Emitter {
   /** Sends (or queues) one packet out of `link`; false when it was neither sent nor queued. */
   send(link: InterfaceName, packet: Buffer, dst: IPAddress): boolean;
-  /** The MTU of a link whose socket is open; undefined when none is. */
-  mtu(link: InterfaceName): number | undefined;
+  /** The MTU of a link whose socket for this family is open; undefined when none is. An IPv6
+   *  packet (framePacket family 6) goes to the link's IPv6 socket. */
+  mtu(link: InterfaceName, family?: Family): number | undefined;
 }
 
 /** `node` source mode (DESIGN.md "Reflection rules"): a pod's packet leaves from a port of the
@@ -80,7 +81,7 @@ export class Reflector {
       duplicate: (d) => dedupe.isDuplicate(DedupeWindow.key(d.src, d.segment), this.env.clock),
       takeSource: (src) => perSource.take(src, this.env.clock),
       takePod: (key) => perPod.take(key, this.env.clock),
-      mtu: (link) => emitter.mtu(link),
+      mtu: (link, family) => emitter.mtu(link, family),
       ownsNodePort: (port) => sessions?.owns(port) ?? false,
       sessionRoom: (from, h, srcPort) => sessions?.room(from, h, srcPort) ?? false,
     };
@@ -137,7 +138,7 @@ export class Reflector {
       this.counters.drop(h.name, decision.reason);
       return { flow, from, reason: decision.reason, detail: decision.detail };
     }
-    const { sent, failure } = this.emit(d, h, decision.targets, from);
+    const { sent, failure } = this.emit(d, h, decision.targets, from, decision.payload);
     if (sent.length === 0) {
       this.counters.drop(h.name, failure);
       return { flow, from, reason: failure };
@@ -153,9 +154,10 @@ export class Reflector {
     h: ProtocolHandler,
     targets: Target[],
     from?: PodAttachment,
+    edited?: Buffer,
   ): { sent: Target[]; failure: DropReason } {
     const ttl = h.emitTtl(d.ttl);
-    const variants = new Variants(d, h, ttl);
+    const variants = new Variants(d, h, ttl, edited);
     const sent: Target[] = [];
     let failure: DropReason = 'send-failed';
     for (const t of targets) {
@@ -169,13 +171,13 @@ export class Reflector {
       if (t.via === 'node-direct') {
         const node = this.env.topology.lanAddress;
         if (!from || !node || !h.viaNode) continue;
-        const payload = h.viaNode.rewrite(d.payload, {
+        const payload = h.viaNode.rewrite(edited ?? d.payload, {
           podAddresses: from.pod.addresses,
           nodeAddress: node.address,
         });
         out = framePacket(d.family, node.address, t.dst, ttl, buildUdp(d.srcPort, d.dstPort, payload));
         // The rewrite may have grown the packet past what decide() checked.
-        if (out.length > (this.emitter.mtu(t.link) ?? 0)) {
+        if (out.length > (this.emitter.mtu(t.link, d.family) ?? 0)) {
           failure = 'too-big';
           continue;
         }
@@ -203,7 +205,7 @@ export class Reflector {
     this.counters.receive(h.name, 'lan-to-pod');
     // Unicast goes out of the pod's link, not its bridge port: the bridge resolves and delivers it
     // to that pod alone, where a bare port has no neighbour entry for the pod.
-    const mtu = this.emitter.mtu(to.link);
+    const mtu = this.emitter.mtu(to.link, family);
     const out = framePacket(family, src, podAddress, ttl, seg);
     let reason: DropReason | undefined;
     if (mtu === undefined) reason = 'link-down';
@@ -270,15 +272,20 @@ class Variants {
     private readonly d: Datagram,
     private readonly h: ProtocolHandler,
     private readonly ttl: number,
+    /** The payload crossing links gave every copy (link-local rules), when it changed one. */
+    private readonly edited?: Buffer,
   ) {}
 
   get(t: Target): Buffer {
     for (const v of this.built) if (v.via === t.via && v.dst === t.dst) return v.packet;
     const { d } = this;
+    const payload = this.edited ?? d.payload;
     const segment =
       t.via === 'node-mode-pod' && this.h.forNodeModePod
-        ? buildUdp(d.srcPort, d.dstPort, this.h.forNodeModePod(d.payload))
-        : d.segment;
+        ? buildUdp(d.srcPort, d.dstPort, this.h.forNodeModePod(payload))
+        : this.edited
+          ? buildUdp(d.srcPort, d.dstPort, this.edited)
+          : d.segment;
     const packet = framePacket(d.family, d.src, t.dst, this.ttl, segment);
     this.built.push({ via: t.via, dst: t.dst, packet });
     return packet;

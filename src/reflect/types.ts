@@ -91,6 +91,9 @@ export interface Topology {
   /** Opted-in pods by host link; a bridge-less CNI has one pod per link. */
   podsByLink: Map<InterfaceName, PodAttachment[]>;
   podsByAddress: Map<IPAddress, PodAttachment>;
+  /** Bridged pods by `link%fe80::…`: their IPv6 link-local addresses, from the bridge's neighbour
+   *  table (a pod on its own veth needs none: its link names it). */
+  linkLocals?: Map<string, PodAttachment>;
 }
 
 /** How a copy is made:
@@ -109,12 +112,20 @@ export interface Target {
 }
 
 export type Decision =
-  | { relay: true; flow: Flow; from?: PodAttachment; targets: Target[] }
+  | {
+      relay: true;
+      flow: Flow;
+      from?: PodAttachment;
+      targets: Target[];
+      /** The payload every copy carries, when crossing links edits it (ProtocolHandler.acrossLinks). */
+      payload?: Buffer;
+    }
   | { relay: false; flow: Flow; from?: PodAttachment; reason: DropReason; detail?: string };
 
 export interface TopologyOptions {
   lanAddress?: LanAddress;
   sourceMode?: SourceMode;
+  linkLocals?: Map<string, PodAttachment>;
 }
 
 export function emptyTopology(lanLink: InterfaceName, o: TopologyOptions = {}): Topology {
@@ -122,6 +133,7 @@ export function emptyTopology(lanLink: InterfaceName, o: TopologyOptions = {}): 
     lanLink,
     lanAddress: o.lanAddress,
     sourceMode: o.sourceMode ?? 'auto',
+    linkLocals: o.linkLocals,
     podsByLink: new Map(),
     podsByAddress: new Map(),
   };

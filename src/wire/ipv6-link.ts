@@ -5,7 +5,8 @@
 // The IPv6 counterpart of the IPv4 raw link (DESIGN.md decisions 1-5).
 import type { InterfaceName } from '../config/types.js';
 import { NativeSocket, type Received } from './native.js';
-import { ipv6ToBytes } from './ipv6.js';
+import { ipv6ToBytes, readIPv6Frame } from './ipv6.js';
+import { linkMtu } from './raw-link.js';
 
 // Linux <netinet/in.h> / <linux/in6.h>
 export const IPPROTO_IPV6 = 41;
@@ -42,6 +43,7 @@ export interface Ipv6LinkStats {
 export class Ipv6Link {
   readonly name: InterfaceName;
   readonly index: number;
+  readonly mtu: number;
   readonly groups = new Set<string>();
   private readonly socket: NativeSocket;
   private closed = false;
@@ -53,6 +55,7 @@ export class Ipv6Link {
     onError: (err: Error, link: Ipv6Link) => void,
   ) {
     this.name = name;
+    this.mtu = linkMtu(name);
     this.socket = NativeSocket.open(
       { kind: 'ipv6-udp', link: name, receive: o.receive, filter: o.filter },
       (msgs) => onBatch(msgs, this),
@@ -96,6 +99,12 @@ export class Ipv6Link {
     return (
       this.socket.send(segment, { address: dst, source: src, hopLimit, scope: this.index }) === undefined
     );
+  }
+
+  /** Sends a framePacket() IPv6 packet: its header names source, destination and hop limit. */
+  sendFrame(packet: Buffer): boolean {
+    const f = readIPv6Frame(packet);
+    return f ? this.send(f.segment, f.dst, f.src, f.hopLimit) : false;
   }
 
   setFilter(prog: Buffer): void {
