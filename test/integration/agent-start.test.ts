@@ -43,7 +43,7 @@ describeAsRoot('the agent at start', function () {
     assert.equal(r.code, 2);
     assert.equal(
       r.stderr.trim(),
-      'lan-reflector: config: --pod[0]: "198.18.4.999" is not an IPv4 address (e.g. 192.168.1.50)',
+      'lan-reflector: config: --pod[0]: "198.18.4.999" is not an IPv4 or IPv6 address (e.g. 192.168.1.50, 2001:db8::50)',
     );
   });
 
