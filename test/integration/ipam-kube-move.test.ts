@@ -147,10 +147,57 @@ describeAsRoot(
       const ns2 = `n2p1`;
       await bed.ip(ns2, ['link', 'del', 'eth0']);
       await fake.api.deletePod('home', 'home-assistant-0');
-      await schedule(1);
+      const back = await schedule(1);
+      assert.ok(back.attempts > 1, 'the first ADD found the address still held by the lost pod');
       await answeredBy(1);
       const proxy = await bed.ip('node2', ['-j', 'neigh', 'show', 'proxy']);
       assert.ok(!proxy.stdout.includes(PINNED), `node2 still has a proxy entry: ${proxy.stdout}`);
+    });
+
+    it('with the API down: a new ADD fails within 2 s with error 11, the pod stays reachable, and ADDs work again once it is back', async () => {
+      await fake.api.pause();
+      try {
+        const ns = await bed.podNs(2);
+        const call = {
+          plugin: 'ptp',
+          command: 'ADD' as const,
+          config: ptp(2),
+          containerId: `${bed.prefix}outage`,
+          netns: ns,
+          ifname: 'eth0',
+          args: { K8S_POD_NAMESPACE: 'home', K8S_POD_NAME: 'new-during-outage' },
+        };
+        const r = await runCni(bed, 'node2', call);
+        assert.equal(r.json?.code, 11, r.stdout);
+        assert.ok(r.ms < 2000, `failed after ${r.ms.toFixed(0)} ms`);
+        await runCni(bed, 'node2', { ...call, command: 'DEL' }); // the runtime's clean-up succeeds too
+        await answeredBy(1); // kernel state: the proxy entry and the route keep answering
+      } finally {
+        await fake.api.resume();
+      }
+      await fake.api.createPod({
+        metadata: { namespace: 'home', name: 'after-outage', annotations: { [ANNOTATION]: 'true' } },
+        spec: { nodeName: 'node2', containers: [{ name: 'c', image: 'i' }] },
+      });
+      const ns = await bed.podNs(2);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const r = await runCni(bed, 'node2', {
+          plugin: 'ptp',
+          command: 'ADD',
+          config: ptp(2),
+          containerId: `${bed.prefix}after`,
+          netns: ns,
+          ifname: 'eth0',
+          args: { K8S_POD_NAMESPACE: 'home', K8S_POD_NAME: 'after-outage' },
+        });
+        if (r.code === 0) break;
+        assert.equal(r.json?.code, 11, r.stdout);
+        assert.ok(Date.now() < deadline, 'ADDs still fail after the API came back');
+        await sleep(500);
+      }
+      const a = await podAddress(bed, ns);
+      assert.ok(a && a.local !== PINNED, `a new address: ${a?.local}`);
     });
   },
 );

@@ -293,8 +293,12 @@ export class KubeStore implements IpamStore {
     return [...all.values()].filter((h) => h.until > t);
   }
 
+  /**
+   * From the cache once it was complete: STATUS reads it too, and an API blip must not mark the
+   * node's network not ready (reserve() is what fails, fast, with error 11).
+   */
   async scope(): Promise<Array<{ start: IPv4Address; end: IPv4Address; text: string }>> {
-    await this.ready();
+    await this.knownOnce();
     return this.ownBlocks().flatMap((b) =>
       usableSpans(b, this.o.pool).map((s) => ({ ...s, text: `${b.cidr} (${this.o.node})` })),
     );
