@@ -23,7 +23,6 @@ import { TokenBuckets } from '../reflect/token-buckets.js';
 import { buildTopology, type LanAddress, type PodAttachment } from '../reflect/types.js';
 import { isLinkLocal6, isV6, parseUdp6 } from '../wire/ipv6.js';
 import type { Received } from '../wire/native.js';
-import { pingAllNodes } from '../links/bridge-ports.js';
 import { LinkSet } from './link-set.js';
 import { Link6Set } from './link6-set.js';
 import { NodeSessions } from './node-relay.js';
@@ -41,8 +40,6 @@ export class Agent {
   /** The IPv6 sockets, beside the IPv4 ones, on the links of pods with an IPv6 address. */
   readonly links6: Link6Set;
   readonly startedAt = Date.now();
-  /** When each bridge was last asked for its pods' link-local addresses (ff02::1 echo). */
-  private readonly askedBridges = new Map<string, number>();
   private readonly readiness = new Readiness();
   private readonly problems = new Map<string, string>();
   private monitor?: LinkMonitor;
@@ -176,29 +173,8 @@ export class Agent {
         this.counters.drop('unknown', 'malformed');
         continue;
       }
-      const d = r.datagram;
-      this.reflector.handleDatagram(d, link);
-      // A bridged pod's link-local address the neighbour table did not know yet: ask the bridge.
-      const topo = this.reflector.topology;
-      const onLink = topo.podsByLink.get(link);
-      if (
-        onLink &&
-        onLink[0].port !== link &&
-        isLinkLocal6(d.src) &&
-        !topo.linkLocals?.has(`${link}%${d.src}`)
-      )
-        this.askBridge(link);
+      this.reflector.handleDatagram(r.datagram, link);
     }
-  }
-
-  /** An echo to ff02::1 on a bridge makes its pods answer, and so resolve the node's address:
-   *  their neighbour solicitations give the node a neighbour entry for each pod's link-local
-   *  address, which the next scan maps to a bridge port. At most every 10 s per bridge. */
-  private askBridge(bridge: string): void {
-    const now = Date.now();
-    if (now - (this.askedBridges.get(bridge) ?? 0) < 10_000) return;
-    this.askedBridges.set(bridge, now);
-    pingAllNodes(bridge).finally(() => this.requestScan());
   }
 
   /** Runs a scan now, or once more after the running one: scans never overlap. */

@@ -39,9 +39,24 @@ export function portsFromTables(
   const out = new Map<IPv4Address, InterfaceName>();
   for (const n of neigh) {
     const port = n.lladdr ? portByMac.get(n.lladdr.toLowerCase()) : undefined;
-    if (port && !n.state?.includes('FAILED')) out.set(n.dst, port);
+    if (port && !n.state?.includes('FAILED')) {
+      out.set(n.dst, port);
+      // The pod's IPv6 link-local address as the kernel makes it by default (addr_gen_mode 0,
+      // EUI-64 of the MAC): its IPv6 multicast comes from there, and the node seldom has a
+      // neighbour entry for it. A pod with stable-privacy addresses is known once it has one.
+      const ll = eui64LinkLocal(n.lladdr!);
+      if (ll && !out.has(ll)) out.set(ll, port);
+    }
   }
   return out;
+}
+
+/** RFC 4291 2.5.1 / RFC 4862 5.3: fe80::/64 with the modified EUI-64 of a 48-bit MAC. */
+export function eui64LinkLocal(mac: string): string | undefined {
+  const b = mac.split(':').map((x) => parseInt(x, 16));
+  if (b.length !== 6 || b.some((x) => !(x >= 0 && x <= 255))) return undefined;
+  const w = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+  return `fe80::${w(b[0] ^ 0x02, b[1])}:${w(b[2], 0xff)}:${w(0xfe, b[3])}:${w(b[4], b[5])}`;
 }
 
 export async function readBridgePorts(bridge: InterfaceName): Promise<Map<IPv4Address, InterfaceName>> {
@@ -63,12 +78,4 @@ export function nudgeNeighbour(address: IPv4Address, link?: InterfaceName): void
   if (v6 && link && address.startsWith('fe80')) address = `${address}%${link}`;
   s.on('error', () => s.close());
   s.send(Buffer.alloc(0), 9, address, () => s.close());
-}
-
-/** `ping -6 ff02::1%bridge` once: every pod on the bridge answers, resolving the node's address
- *  first, which leaves the node a neighbour entry for each pod's link-local address. Never throws. */
-export async function pingAllNodes(bridge: InterfaceName): Promise<void> {
-  await run('ping', ['-6', '-n', '-q', '-c', '1', '-W', '1', `ff02::1%${bridge}`], { timeout: 3000 }).catch(
-    () => undefined,
-  );
 }
