@@ -6,12 +6,15 @@ import type { Logger } from '../log/logger.js';
 import { diffLinks } from '../links/attach.js';
 import type { Emitter } from '../reflect/engine.js';
 import { LINK_GONE_ERRNOS, PrivilegeError, RawLink } from '../wire/raw-link.js';
+import type { SocketTotals } from '../metrics/socket-metrics.js';
 import type { LinkUse } from './wanted-links.js';
 
 export type { LinkUse } from './wanted-links.js';
 
 export class LinkSet implements Emitter {
   readonly links = new Map<InterfaceName, RawLink>();
+  /** What the sockets closed so far counted: metrics add it, so their counters never go back. */
+  private readonly retired: SocketTotals = emptyTotals();
 
   /** Ports every receive socket's kernel filter passes (src/protocols/ports.ts); undefined: all UDP. */
   private ports?: readonly number[];
@@ -85,11 +88,20 @@ export class LinkSet implements Emitter {
     }
   }
 
+  /** The addon's counters over every socket this set has had (open and closed). */
+  socketTotals(): SocketTotals {
+    const t = emptyTotals();
+    addTotals(t, this.retired);
+    for (const l of this.links.values()) addTotals(t, l.stats);
+    return t;
+  }
+
   close(name: InterfaceName): void {
     const link = this.links.get(name);
     if (!link) return;
     this.links.delete(name);
     link.close();
+    addTotals(this.retired, link.stats);
     this.log.info('link closed', { link: name });
   }
 
@@ -106,7 +118,31 @@ export class LinkSet implements Emitter {
     });
     failed.close();
     // Only if it is still the open one: a late error must not remove its replacement.
-    if (this.links.get(failed.name) === failed) this.links.delete(failed.name);
+    if (this.links.get(failed.name) === failed) {
+      this.links.delete(failed.name);
+      addTotals(this.retired, failed.stats);
+    }
     this.onLinkGone();
   }
+}
+
+function emptyTotals(): SocketTotals {
+  return {
+    received: 0,
+    batches: 0,
+    sent: 0,
+    sendQueued: 0,
+    sendErrors: 0,
+    sendDropReasons: { 'send-queue-full': 0, 'too-big': 0, closed: 0, 'no-buffer-space': 0 },
+  };
+}
+
+function addTotals(into: SocketTotals, s: SocketTotals): void {
+  into.received += s.received;
+  into.batches += s.batches;
+  into.sent += s.sent;
+  into.sendQueued += s.sendQueued;
+  into.sendErrors += s.sendErrors;
+  for (const k of Object.keys(into.sendDropReasons) as Array<keyof SocketTotals['sendDropReasons']>)
+    into.sendDropReasons[k] += s.sendDropReasons[k] ?? 0;
 }

@@ -4,6 +4,7 @@ import client from 'prom-client';
 import type { ProtocolName } from '../config/types.js';
 import { LATENCY_BUCKETS, type Counters } from '../reflect/counters.js';
 import { DROP_REASONS, type Flow } from '../reflect/types.js';
+import { registerSocketMetrics, type SocketTotals } from './socket-metrics.js';
 
 const FLOWS: readonly Flow[] = ['lan-to-pod', 'pod-to-lan'];
 
@@ -16,6 +17,8 @@ export interface MetricsSource {
   readonly ready: boolean;
   /** The node-source-mode session table; absent when no pod needs node source mode. */
   readonly sessions?: { readonly size: number };
+  /** The link sockets' counters (src/metrics/socket-metrics.ts); absent in tests without sockets. */
+  readonly links?: { readonly links?: unknown; socketTotals?(): SocketTotals };
 }
 
 type FlowTable = Counters['received'];
@@ -160,6 +163,8 @@ export function createMetricsRegistry(src: MetricsSource, opts: MetricsOptions =
     },
   });
   new CountersLatencyHistogram(c, registry);
+  const links = src.links;
+  if (links?.socketTotals) registerSocketMetrics(registry, () => links.socketTotals!());
   if (opts.defaultMetrics !== false) client.collectDefaultMetrics({ register: registry });
   return registry;
 }

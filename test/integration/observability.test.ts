@@ -628,8 +628,18 @@ describeAsRoot('observability of the real agent: tail, status and metrics', func
         'm',
       ),
     );
-    assert.match(out, /^\s+lan0\s+lan\s+\d+\s+\d+\s+\d+\s+\d+\s+0\s+224\.0\.0\.251$/m);
-    assert.match(out, new RegExp(`^\\s+${pod.hostIf}\\s+pod\\s+.*224\\.0\\.0\\.251\\s+${POD_NAME}$`, 'm'));
+    // ... then the socket's kind, its kernel filter's ports, and IPv6 on the link.
+    assert.match(
+      out,
+      /^\s+lan0\s+lan\s+\d+\s+\d+\s+\d+\s+\d+\s+0\s+224\.0\.0\.251\s+ipv4-udp\s+udp 5353\s+\S+$/m,
+    );
+    assert.match(
+      out,
+      new RegExp(
+        `^\\s+${pod.hostIf}\\s+pod\\s+.*224\\.0\\.0\\.251\\s+${POD_NAME}\\s+ipv4-udp\\s+udp 5353\\s+\\S+$`,
+        'm',
+      ),
+    );
     assert.match(out, /^\s+mdns\s+lan-to-pod\s+\d+\s+\d+\s+\d+$/m);
     assert.match(out, /^\s+mdns\s+malformed\s+\d+$/m);
     assert.doesNotMatch(out, /undefined|NaN|\[object Object\]|null/);
