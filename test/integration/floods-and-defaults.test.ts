@@ -99,7 +99,12 @@ describeAsRoot('node-mode sessions on a flannel node: one pod flooding from rand
       CLI(['tail', '--control-socket', agent.controlSocket, '--drops', '--json']),
     );
     try {
-      await sleep(500);
+      // From the moment the agent counts the client, it sees every packet.
+      const deadline = Date.now() + 10_000;
+      while ((await requestStatus(agent.controlSocket)).tailClients < 1) {
+        assert.ok(Date.now() < deadline, `tail never subscribed:\n${tail.stderr}`);
+        await sleep(100);
+      }
       await runPeer(bed, p1.ns, 'ssdp_flood.py', ['--count', '1500']);
       const replies = await search(bed, p2.ns);
       assert.deepEqual(

@@ -5,7 +5,11 @@ import {
   namesMatchService,
   normalizeService,
   parseFilter,
+  probeMatches,
 } from '../../../src/control/filter.js';
+import type { TailFilter } from '../../../src/control/types.js';
+import type { PacketProbe } from '../../../src/events/bus.js';
+import type { PodAttachment } from '../../../src/reflect/types.js';
 import { castQuery, hapResponse } from './helpers.js';
 
 describe('tail filters', function () {
@@ -57,4 +61,43 @@ describe('tail filters', function () {
       assert.ok(!matchesCheap({ pod: 'assistant' }, castQuery(), none));
     });
   });
+});
+
+describe('probeMatches: what tail clients want, before any event is built', function () {
+  const ha: PodAttachment = {
+    pod: {
+      key: 'home/home-assistant',
+      name: 'home/home-assistant',
+      addresses: ['10.42.0.17'],
+      options: { protocols: ['mdns'], direction: 'both', services: [], broadcastPorts: [] },
+    },
+    link: 'cali1',
+    port: 'cali1',
+    reach: 'lan-subnet',
+  };
+  const toHa: PacketProbe = {
+    protocol: 'mdns',
+    flow: 'lan-to-pod',
+    src: '192.168.4.50',
+    dst: '224.0.0.251',
+    targets: [{ link: 'cali1', pod: ha, dst: '224.0.0.251', via: 'as-is' }],
+  };
+  const cases: Array<[string, TailFilter, PacketProbe, boolean]> = [
+    ['no filter takes everything', {}, toHa, true],
+    ['another protocol is refused', { protocols: ['ssdp'] }, toHa, false],
+    ['the other direction is refused', { direction: 'pod-to-lan' }, toHa, false],
+    ['--drops refuses a relayed packet', { drops: true }, toHa, false],
+    ['--drops takes a drop', { drops: true }, { ...toHa, targets: [], drop: 'session-full' }, true],
+    ['a pod by its name part, as a target', { pod: 'home-assistant' }, toHa, true],
+    ['a pod by its address, as a target', { pod: '10.42.0.17' }, toHa, true],
+    [
+      'a pod by its full name, as the sender',
+      { pod: 'home/home-assistant' },
+      { ...toHa, flow: 'pod-to-lan', targets: [], from: ha },
+      true,
+    ],
+    ['a device by its source address', { pod: '192.168.4.50' }, toHa, true],
+    ['another pod is refused', { pod: 'sonos' }, toHa, false],
+  ];
+  for (const [desc, f, p, want] of cases) it(desc, () => assert.equal(probeMatches(f, p), want));
 });
