@@ -262,7 +262,7 @@ describe('manifests/ (the kustomize base)', function () {
         expected(
           'ipam.lan-reflector.io',
           ['ipblocks', 'ipallocations'],
-          ['get', 'list', 'watch', 'create', 'update', 'delete'],
+          ['get', 'list', 'create', 'update', 'delete'],
         ),
       ]);
     });
