@@ -48,6 +48,33 @@ async function dhcpFactory(
   });
 }
 
+/** The file store is for one node or non-overlapping ranges: say so at start when another node's pods show otherwise. */
+async function warnOnOverlap(config: AgentConfig, log: Logger): Promise<void> {
+  try {
+    const { CoreV1Api } = await import('@kubernetes/client-node');
+    const { kubeConfigFrom } = await import('../pods/kube/kube-config.js');
+    const { otherNodesInRanges } = await import('../ipam/overlap-check.js');
+    const me = config.kubernetes.nodeName;
+    const api = kubeConfigFrom().makeApiClient(CoreV1Api);
+    const list = await api.listPodForAllNamespaces({ fieldSelector: `spec.nodeName!=${me}` });
+    const pods = list.items.map((p) => ({
+      namespace: p.metadata?.namespace ?? '',
+      name: p.metadata?.name ?? '',
+      node: p.spec?.nodeName ?? '',
+      ips: (p.status?.podIPs ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip),
+    }));
+    for (const w of otherNodesInRanges(pods, config.ipam!.ranges, me))
+      log.warn(
+        "another node has pods in this node's ipam.ranges: the file store is for one node or per-node ranges that do not overlap (or use store: kubernetes)",
+        { otherNode: w.node, pod: w.example, address: w.address, pods: w.count },
+      );
+  } catch (err) {
+    log.debug("could not compare ipam.ranges with other nodes' pods", {
+      error: String((err as Error).message),
+    });
+  }
+}
+
 export async function ipamFor(
   config: AgentConfig,
   log: Logger,
@@ -78,6 +105,7 @@ export async function ipamFor(
     },
     config.podDefaults,
   );
+  if (config.kubernetes.enabled && config.ipam!.store.kind === 'file') void warnOnOverlap(config, log);
   // Without Kubernetes the reflector serves every pod the IPAM gave an address to (podDefaults).
   if (!config.kubernetes.enabled) sources.push(service.podSource);
   return service;

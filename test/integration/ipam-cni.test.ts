@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { CLI } from '../support/agent.js';
+import { run } from '../support/netns.js';
 import { cniOk, netConf, ourIpam, podAddress, runCni, runPlugin, type CniOutcome } from '../support/cni.js';
 import { startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
 import { calicoBed, deviceAddress, nodeAddress, type CalicoBed } from '../support/netns.js';
@@ -143,6 +145,21 @@ describeAsRoot('IPAM with the real CNI plugins (ptp, bridge) calling lan-reflect
     ])
       assert.ok(!got.includes(x), `${x} was handed out`);
     assert.equal(new Set(got).size, got.length);
+  });
+
+  it('lists allocations and free counts through the control socket (lan-reflector ipam list)', async () => {
+    const r = await run(CLI(['ipam', 'list', '--json', '--control-socket', agent.controlSocket]));
+    const l = JSON.parse(r.stdout) as { allocations: Array<{ address: string }>; free: number; size: number };
+    assert.equal(l.size, 100);
+    assert.ok(
+      l.allocations.some((a) => a.address === '198.18.4.105'),
+      'the ptp pod is listed',
+    );
+    // 100 in the range, 6 excluded, and those assigned are not free.
+    assert.equal(l.free, 100 - 6 - l.allocations.length);
+    const text = await run(CLI(['ipam', 'list', '--control-socket', agent.controlSocket]));
+    assert.match(text.stdout, /^ADDRESS\s+POD\s+CONTAINER/m);
+    assert.match(text.stdout, new RegExp(`${l.allocations.length} assigned, ${l.free} free of 100`));
   });
 
   it('fails ADD within 2 s with code 11 when the agent is down; DEL succeeds and is carried out when it is back', async () => {

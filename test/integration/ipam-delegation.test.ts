@@ -40,6 +40,12 @@ describeAsRoot('IPAM delegation to host-local for pods that did not ask', functi
     await fake.api.createPod(pod('hass', { [ANNOTATION]: 'true' }));
     await fake.api.createPod(pod('plain'));
     await fake.api.createPod(pod('pinned', { [ANNOTATION]: '198.18.4.150' }));
+    // A pod another node's file store gave an address from our ranges: the agent must say so.
+    await fake.api.createPod({
+      ...pod('elsewhere'),
+      spec: { nodeName: 'node2', containers: [{ name: 'app', image: 'example/app' }] },
+      status: { phase: 'Running', podIP: '198.18.4.120', podIPs: [{ ip: '198.18.4.120' }] },
+    });
     const env: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: kubeconfig.path, NODE_NAME: 'node1' };
     delete env.KUBERNETES_SERVICE_HOST;
     const dir = (await import('../support/ipam-agent.js')).ipamDir();
@@ -85,6 +91,17 @@ describeAsRoot('IPAM delegation to host-local for pods that did not ask', functi
       } satisfies CniCall,
     };
   };
+
+  it("warns at start that another node has a pod in its file store's ranges", async () => {
+    const deadline = Date.now() + 10_000;
+    let hit: Record<string, unknown> | undefined;
+    while (!hit && Date.now() < deadline) {
+      hit = agent.log().find((l) => String(l.message).startsWith('another node has pods in this node'));
+      if (!hit) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(hit?.otherNode, 'node2');
+    assert.equal(hit?.address, '198.18.4.120');
+  });
 
   it('gives the annotated pod a LAN address', async () => {
     const { ns, call } = await ptp('hass', 'ADD');

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { installCni } from '../../../src/cli/ipam-command.js';
+
+describe('install-cni', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'lr-install-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('puts an executable copy in the bin directory, replacing an older one, and leaves no temporary file', async () => {
+    const src = join(dir, 'built');
+    writeFileSync(src, 'new plugin');
+    const bin = join(dir, 'opt', 'cni', 'bin');
+    await installCni(bin, src);
+    writeFileSync(src, 'newer plugin');
+    const dest = await installCni(bin, src);
+    assert.equal(dest, join(bin, 'lan-reflector-ipam'));
+    assert.equal(readFileSync(dest, 'utf8'), 'newer plugin');
+    assert.equal(statSync(dest).mode & 0o777, 0o755);
+    assert.deepEqual(readdirSync(bin), ['lan-reflector-ipam']);
+  });
+
+  it('keeps the old plugin and no temporary file when the copy fails', async () => {
+    const bin = join(dir, 'bin');
+    await installCni(bin, (writeFileSync(join(dir, 'ok'), 'old'), join(dir, 'ok')));
+    await assert.rejects(installCni(bin, join(dir, 'missing')));
+    assert.deepEqual(readdirSync(bin), ['lan-reflector-ipam']);
+    assert.equal(readFileSync(join(bin, 'lan-reflector-ipam'), 'utf8'), 'old');
+  });
+});
