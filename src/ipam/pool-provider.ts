@@ -118,7 +118,7 @@ export class PoolProvider implements AddressProvider {
           : undefined,
       );
     }
-    const verdict = await this.o.guard.inUse(want);
+    const verdict = await this.guarded(want);
     if (verdict !== 'free') {
       await this.o.store.releaseAddress(want);
       this.o.events?.conflict?.(want, verdict.by);
@@ -149,7 +149,7 @@ export class PoolProvider implements AddressProvider {
           this.last = address;
           // Always asked: the guard skips only its ARP probe when ipam.probe is off (the neighbour
           // table and seen-in-discovery cost nothing).
-          const verdict = await this.o.guard.inUse(address);
+          const verdict = await this.guarded(address);
           if (verdict === 'free') return a;
           await this.holdBack(address, verdict.by);
           await this.o.store.releaseAddress(address);
@@ -163,6 +163,21 @@ export class PoolProvider implements AddressProvider {
           'no free address in ipam.ranges',
           `ranges ${this.o.config.ranges.map((r) => r.text).join(', ')}`,
         );
+    }
+  }
+
+  /** The guard's verdict; when the guard cannot tell (the probe could not be sent), the address
+   *  reserved for it is released again and the ADD fails as temporary (STYLE.md 7: roll back). */
+  private async guarded(address: IPv4Address): Promise<'free' | { by: string }> {
+    try {
+      return await this.o.guard.inUse(address);
+    } catch (err) {
+      await this.o.store.releaseAddress(address);
+      throw new IpamError(
+        CODE_TRY_AGAIN,
+        `cannot check whether ${address} is in use`,
+        (err as Error).message,
+      );
     }
   }
 

@@ -36,6 +36,7 @@ const DEFEND_INTERVAL_MS = 10_000;
 
 interface Probing {
   resolve: (r: 'free' | ProbeConflict) => void;
+  reject: (e: Error) => void;
 }
 
 export class ArpPort {
@@ -91,13 +92,18 @@ export class ArpPort {
    * wait) is made for hosts that share a LAN with slow stacks; NetworkManager waits 200 ms.
    */
   probe(address: IPv4Address, waitMs: number): Promise<'free' | ProbeConflict> {
-    if (this.closed) return Promise.resolve('free');
-    return new Promise((resolve) => {
+    if (this.closed) return Promise.reject(new Error(`cannot probe ${address}: the ARP socket is closed`));
+    return new Promise((resolve, reject) => {
       const own = new Set<NodeJS.Timeout>();
+      let sent = 0;
       const waiter: Probing = {
         resolve: (r) => {
           for (const t of own) this.clear(t);
           resolve(r);
+        },
+        reject: (e) => {
+          for (const t of own) this.clear(t);
+          reject(e);
         },
       };
       let set = this.probing.get(address);
@@ -105,7 +111,7 @@ export class ArpPort {
       set.add(waiter);
       const n = Math.max(1, this.o.probes ?? 3);
       const send = (): void => {
-        if (this.transmit(arpProbe(this.o.ownMac, address))) this.counters.probesSent++;
+        if (this.transmit(arpProbe(this.o.ownMac, address))) (this.counters.probesSent++, sent++);
       };
       send();
       for (let i = 1; i < n; i++) own.add(this.later(send, Math.round(((waitMs * 2) / 3) * (i / (n - 1)))));
@@ -114,7 +120,10 @@ export class ArpPort {
           const s = this.probing.get(address);
           s?.delete(waiter);
           if (s?.size === 0) this.probing.delete(address);
-          waiter.resolve('free');
+          // Silence after probes that never left proves nothing: the ADD fails and is retried.
+          if (sent === 0)
+            waiter.reject(new Error(`no ARP probe for ${address} could be sent on the LAN link`));
+          else waiter.resolve('free');
         }, waitMs),
       );
     });
@@ -174,7 +183,8 @@ export class ArpPort {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const waiters of this.probing.values()) for (const w of waiters) w.resolve('free');
+    for (const waiters of this.probing.values())
+      for (const w of waiters) w.reject(new Error('the ARP socket closed during the probe'));
     this.probing.clear();
   }
 }

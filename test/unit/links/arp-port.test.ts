@@ -98,6 +98,19 @@ describe('ARP port', () => {
     assert.equal(sent.length, 1);
   });
 
+  it('fails a probe none of whose frames could be sent: silence then proves nothing', async () => {
+    const p = new ArpPort({
+      ownMac: OWN,
+      send: () => {
+        throw new Error('ENETDOWN');
+      },
+      isLocalPod: () => false,
+      onConflict: () => undefined,
+    });
+    await assert.rejects(p.probe('198.18.4.120', 30), /no ARP probe for 198\.18\.4\.120 could be sent/);
+    assert.equal(p.counters.sendErrors, 3);
+  });
+
   it('counts a malformed frame and carries on', () => {
     const { p } = port();
     p.receive(Buffer.alloc(10));

@@ -209,3 +209,48 @@ describe('conflict reporter', () => {
     assert.equal(lines.filter((l) => l.startsWith('warn LAN address conflict')).length, 2);
   });
 });
+
+describe('a guard that cannot tell (the probe could not be sent)', () => {
+  it('fails the ADD as temporary and keeps nothing reserved; the retried ADD gets an address', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadIpamConfig } = await import('../../../../src/config/ipam.js');
+    const { PoolProvider } = await import('../../../../src/ipam/pool-provider.js');
+    const { FileStore } = await import('../../../../src/ipam/store/file-store.js');
+    const { IpamError, NO_ANNOUNCER } = await import('../../../../src/ipam/types.js');
+    const dir = mkdtempSync(join(tmpdir(), 'lr-guard-'));
+    try {
+      const store = await FileStore.open({ directory: dir, node: 'n1' });
+      let down = true;
+      const pool = new PoolProvider({
+        config: loadIpamConfig({ subnet: '192.168.2.0/23', ranges: ['192.168.3.10-192.168.3.12'] })!,
+        store,
+        guard: {
+          inUse: async () => {
+            if (down) throw new Error('no ARP probe for 192.168.3.10 could be sent on the LAN link');
+            return 'free';
+          },
+        },
+        announcer: NO_ANNOUNCER,
+        reserved: [],
+      });
+      const owner = { containerId: 'c1', ifname: 'eth0' };
+      await assert.rejects(
+        pool.assign({ owner, network: 'lan' }),
+        (e: unknown) =>
+          e instanceof IpamError && e.code === 11 && /cannot check whether 192\.168\.3\.10/.test(e.message),
+      );
+      assert.deepEqual(await store.list(), []);
+      down = false;
+      const a = await pool.assign({ owner, network: 'lan' });
+      assert.match(a.address, /^192\.168\.3\.1[0-2]$/);
+      assert.deepEqual(
+        (await store.list()).map((x) => x.address),
+        [a.address],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
