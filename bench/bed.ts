@@ -32,6 +32,12 @@ export const SENDER_ADDRESS = deviceAddress(1);
 export const NODE_ADDRESS = nodeAddress(1);
 
 export const podAddress = (i: number): string => `198.18.4.${100 + i}`;
+/** IPv6 (the `ipv6` section only): the test bed's plan, 2001:db8:4::/64 on the LAN, /128 pods. */
+export const SENDER_ADDRESS6 = '2001:db8:4::11';
+export const NODE_ADDRESS6 = '2001:db8:4::2';
+export const podAddress6 = (i: number): string => `2001:db8:4::${100 + i}`;
+/** The Calico host end's link-local address (EUI-64 of ee:ee:ee:ee:ee:ee): the pods' IPv6 gateway. */
+const CALICO_GATEWAY6 = 'fe80::ecee:eeff:feee:eeee';
 /** Address given to the host end of pod i's link, only for systems that need one (avahi, forwarder). */
 export const hostLinkAddress = (i: number): string => `198.19.250.${i}`;
 
@@ -41,6 +47,8 @@ export interface BenchPod {
   ns: string;
   address: string;
   hostIf: string;
+  /** Set by enableIpv6(). */
+  address6?: string;
 }
 
 /** Most answers one datagram is counted as carrying; avahi packs ~12 bench records into 1500 bytes. */
@@ -166,6 +174,22 @@ export class BenchBed extends Bed {
     await this.ip(short, ['route', 'add', 'default', 'via', CALICO_GATEWAY, 'dev', 'eth0', 'onlink']);
     await this.exec(short, ['nft', '-f', '-'], { input: POD_COUNTER });
     return { index: i, short, ns, address, hostIf };
+  }
+
+  /** Gives the sender, the node and pods 1..n IPv6 as Calico does it (a /128 on the pod, a host
+   *  route, the default via the host end's link-local address). Addresses without DAD: usable at once. */
+  async enableIpv6(n: number): Promise<void> {
+    await this.ip(SENDER, ['-6', 'addr', 'replace', `${SENDER_ADDRESS6}/64`, 'dev', 'eth0', 'nodad']);
+    await this.ip(NODE, ['-6', 'addr', 'replace', `${NODE_ADDRESS6}/64`, 'dev', LAN_IF, 'nodad']);
+    await this.sysctl(NODE, { 'net.ipv6.conf.all.forwarding': 1 });
+    for (const p of this.pods.slice(0, n)) {
+      if (p.address6) continue;
+      const a = podAddress6(p.index);
+      await this.ip(p.short, ['-6', 'addr', 'add', `${a}/128`, 'dev', 'eth0', 'nodad']);
+      await this.ip(p.short, ['-6', 'route', 'replace', 'default', 'via', CALICO_GATEWAY6, 'dev', 'eth0']);
+      await this.ip(NODE, ['-6', 'route', 'replace', `${a}/128`, 'dev', p.hostIf]);
+      p.address6 = a;
+    }
   }
 
   pod(i: number): BenchPod {

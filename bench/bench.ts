@@ -61,6 +61,7 @@ import {
   type ForeignResult,
   type MalformedResult,
   type IdleResult,
+  type Ipv6Result,
   type SweepResult,
 } from './report.js';
 import {
@@ -109,6 +110,8 @@ const PLAN = {
   idleSeconds: 10,
   profileSeconds: quick ? 2 : 5,
   profileRate: quick ? 20000 : 50000,
+  /** The `ipv6` section: the agent, LAN -> one pod, IPv4 and IPv6 steps alternating at these rates. */
+  ipv6Rates: quick ? [1000, 10000] : [1000, 20000],
   foreignRate: 10000,
   foreignPort: 8472,
   foreignSeconds: quick ? 3 : 10,
@@ -131,7 +134,17 @@ const systems = (opts.systems === 'none' ? '' : opts.systems)
 for (const s of systems)
   if (!SYSTEM_NAMES.includes(s) || s === 'kernel')
     die(`--systems: "${s}" is not one of agent, forwarder, avahi, avahi-nolimit`);
-const PHASES = ['sweep', 'fanout', 'idle', 'profile', 'foreign-udp', 'ipam', 'ipam-stores', 'malformed'];
+const PHASES = [
+  'sweep',
+  'fanout',
+  'idle',
+  'profile',
+  'foreign-udp',
+  'ipam',
+  'ipam-stores',
+  'malformed',
+  'ipv6',
+];
 if (opts.phases && opts.only) die('--only and --phases are the same option: give one');
 const phases = new Set(
   (opts.only ?? opts.phases ?? PHASES.join(','))
@@ -415,6 +428,34 @@ async function foreign(b: BenchBed, system: SystemName): Promise<ForeignResult |
   });
 }
 
+/** LAN -> one pod through the agent, over IPv4 (224.0.0.251) and IPv6 (ff02::fb from the sender's
+ *  link-local address, as IPv6 mDNS leaves a host) in the same agent run, step by step. */
+async function ipv6Section(b: BenchBed): Promise<Ipv6Result | null> {
+  return tolerant('ipv6', null, async () => {
+    await b.enableIpv6(1);
+    const pod1 = b.pod(1);
+    const { value, rssPeakMb } = await withSystem('agent', [pod1], { bed: b, tmp }, async (sys) => {
+      const rows: Ipv6Result['rows'] = [];
+      for (const rate of PLAN.ipv6Rates) {
+        for (const family of [4, 6] as const) {
+          const base = stepSpec(b, 'agent', rate, PLAN.stepSeconds(rate), [pod1], [pod1]);
+          const spec: StepSpec = family === 6 ? { ...base, dst: 'ff02::fb', iface: 'eth0', family: 6 } : base;
+          const s = sweepStep(await runStep(b, sys, spec));
+          say(
+            `agent IPv${family} ${rate} pps: delivered ${((100 * s.delivered) / s.sent).toFixed(2)}%, ` +
+              `p50 ${s.latencyUs.p50?.toFixed(0)} µs, p99 ${s.latencyUs.p99?.toFixed(0)} µs, ` +
+              `cpu ${s.cpuPer100k?.toFixed(2) ?? '-'} s/100k` +
+              (s.checksumErrors ? `, receiver checksum errors ${s.checksumErrors}` : ''),
+          );
+          rows.push({ family, step: s });
+        }
+      }
+      return rows;
+    });
+    return { rows: value, rssPeakMb };
+  });
+}
+
 const GARBAGE = join(REPO, 'test', 'peers', 'mdns_garbage.py');
 /** The kinds test/peers/mdns_garbage.py sends, by its flags. */
 const MALFORMED_KINDS: Array<[string, string[]]> = [
@@ -576,6 +617,7 @@ async function main(): Promise<void> {
     results.idle = await tolerant('idle', null, () => idle(b));
 
   if (phases.has('malformed') && systems.includes('agent')) results.malformed = await malformedTraffic(b);
+  if (phases.has('ipv6') && systems.includes('agent')) results.ipv6 = await ipv6Section(b);
 
   if (phases.has('foreign-udp'))
     for (const s of plain) {

@@ -44,6 +44,8 @@ export interface StepSpec {
   /** Destination and source port of the load (default 5353 both; foreign UDP: 8472 from any). */
   port?: number;
   bindPort?: number;
+  /** 6: IPv6 receivers (joined to ff02::fb), for the `ipv6` section. */
+  family?: 4 | 6;
 }
 
 export interface StepResult {
@@ -78,7 +80,13 @@ function lastJson<T>(proc: Proc, what: string): T {
 export async function runStep(bed: BenchBed, sys: Running, spec: StepSpec): Promise<StepResult> {
   const receivers = spec.receivers.map((p) => ({
     pod: p,
-    proc: bed.spawn(p.short, [NODE_BIN, benchScript('receiver'), '--step', String(spec.step)]),
+    proc: bed.spawn(p.short, [
+      NODE_BIN,
+      benchScript('receiver'),
+      '--step',
+      String(spec.step),
+      ...(spec.family === 6 ? ['--family', '6'] : []),
+    ]),
   }));
   let rssTimer: NodeJS.Timeout | undefined;
   try {

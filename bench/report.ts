@@ -112,6 +112,12 @@ export interface MalformedResult {
   burst: { packets: number; idleMb: number; peakMb: number; afterMb: number; afterS: number } | null;
 }
 
+/** The agent, LAN -> one pod, IPv4 and IPv6 steps alternating in one agent run. */
+export interface Ipv6Result {
+  rows: Array<{ family: 4 | 6; step: SweepStep }>;
+  rssPeakMb: number | null;
+}
+
 export interface BenchResults {
   machine: MachineInfo;
   settings: Record<string, unknown>;
@@ -124,6 +130,8 @@ export interface BenchResults {
   /** Absent in runs saved before the malformed-traffic section existed. */
   malformed?: MalformedResult | null;
   profiles: Array<{ label: string } & ProfileSummary>;
+  /** The `ipv6` section; absent when it did not run. */
+  ipv6?: Ipv6Result | null;
   /** The `ipam` section (issue 10); absent when it did not run. */
   ipam?: IpamBenchResult;
   targets: TargetCheck[];
@@ -413,6 +421,7 @@ export function markdown(r: BenchResults): string {
   );
   if (r.sweep.length) sweepTables(r, out);
   fanoutAndRest(r, out);
+  if (r.ipv6) ipv6Markdown(r.ipv6, out);
   if (r.ipam) ipamMarkdown(r.ipam, out);
   return out.join('\n') + '\n';
 }
@@ -620,4 +629,21 @@ function fanoutAndRest(r: BenchResults, out: string[]): void {
 function cpuCell(s: SweepStep | undefined): string {
   if (!s || s.cpuPer100k === null) return 'n/a';
   return `${s.cpuPer100k.toFixed(2)}${s.loss >= LOSS_OK ? ` (${pct(s.loss)} lost)` : ''}`;
+}
+
+function ipv6Markdown(r: Ipv6Result, out: string[]): void {
+  const us = (v: number | null) => (v === null ? '—' : `${v.toFixed(0)} µs`);
+  out.push(
+    '',
+    '**IPv4 and IPv6 side by side** (the agent, LAN → one pod; mDNS to 224.0.0.251 and to ff02::fb from the sender’s link-local address; steps alternate in one agent run)',
+    '',
+    '| rate | family | delivered | p50 (end to end) | p99 (end to end) | CPU s / 100k | receiver checksum errors |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const { family, step: s } of r.rows)
+    out.push(
+      `| ${s.rate.toLocaleString('en')} | IPv${family} | ${((100 * s.delivered) / s.sent).toFixed(2)}% | ` +
+        `${us(s.latencyUs.p50)} | ${us(s.latencyUs.p99)} | ${s.cpuPer100k?.toFixed(2) ?? '—'} | ${s.checksumErrors} |`,
+    );
+  if (r.rssPeakMb !== null) out.push('', `Agent RSS peak over the section: ${r.rssPeakMb.toFixed(0)} MB.`);
 }

@@ -117,7 +117,10 @@ async function startAgent(ctx: StartContext, pods: BenchPod[]): Promise<Running>
     dedupeWindowMs: 30,
     controlSocket: join(ctx.tmp, `agent-${id}.sock`),
     log: { level: 'warn', format: 'json' },
-    pods: pods.map((p) => ({ address: p.address, name: p.short })),
+    pods: pods.map((p) => ({
+      address: p.address6 ? `${p.address},${p.address6}` : p.address,
+      name: p.short,
+    })),
   };
   const file = join(ctx.tmp, `agent-${id}.yaml`);
   writeFileSync(file, JSON.stringify(config, null, 1)); // JSON is YAML

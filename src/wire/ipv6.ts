@@ -232,6 +232,7 @@ export const IPV6_HEADER = 40;
  *  fills it (IPV6_CHECKSUM); withUdp6Checksum() is there for a sender that cannot. */
 export function buildIPv6Frame(src: string, dst: string, hopLimit: number, segment: Buffer): Buffer {
   const pkt = Buffer.allocUnsafe(IPV6_HEADER + segment.length);
+  built.set(pkt, { src, dst, hopLimit, segment: pkt.subarray(IPV6_HEADER) });
   pkt.writeUInt32BE(0x60000000, 0);
   pkt.writeUInt16BE(segment.length, 4);
   pkt[6] = IPPROTO_UDP;
@@ -249,8 +250,14 @@ export interface IPv6Frame {
   segment: Buffer;
 }
 
+/** Frames built here, with their parts as text: reading them back costs no address formatting
+ *  (the hot path of every IPv6 copy). */
+const built = new WeakMap<Buffer, IPv6Frame>();
+
 /** The parts of a buildIPv6Frame() packet; undefined for anything else. */
 export function readIPv6Frame(pkt: Buffer): IPv6Frame | undefined {
+  const known = built.get(pkt);
+  if (known) return known;
   if (pkt.length < IPV6_HEADER || pkt[0] >> 4 !== 6 || pkt[6] !== IPPROTO_UDP) return undefined;
   return {
     src: bytesToIPv6(pkt, 8),

@@ -205,8 +205,10 @@ describe('wire/ipv6', () => {
     });
 
     it('reads back what it built, and nothing else', () => {
-      const r = readIPv6Frame(buildIPv6Frame('2001:db8:4::11', 'ff02::c', 2, SEGMENT));
-      assert.deepEqual(r, { src: '2001:db8:4::11', dst: 'ff02::c', hopLimit: 2, segment: SEGMENT });
+      const frame = buildIPv6Frame('2001:db8:4::11', 'ff02::c', 2, SEGMENT);
+      const want = { src: '2001:db8:4::11', dst: 'ff02::c', hopLimit: 2, segment: SEGMENT };
+      assert.deepEqual(readIPv6Frame(frame), want);
+      assert.deepEqual(readIPv6Frame(Buffer.from(frame)), want, 'from the bytes alone, too');
       assert.equal(readIPv6Frame(Buffer.alloc(40)), undefined);
       assert.equal(readIPv6Frame(Buffer.from('45000000', 'hex')), undefined);
     });
