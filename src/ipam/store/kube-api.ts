@@ -34,6 +34,8 @@ export class KubeApiError extends Error {
     readonly failure: ApiFailure,
     message: string,
     readonly status?: number,
+    /** No answer within the deadline (as opposed to a refused or cut connection). */
+    readonly timedOut = false,
   ) {
     super(message);
     this.name = 'KubeApiError';
@@ -176,5 +178,6 @@ export function classify(what: string, err: unknown): KubeApiError {
             ? 'forbidden'
             : 'unavailable';
   const detail = status ?? e?.cause?.code ?? (e as Error)?.name;
-  return new KubeApiError(failure, `${what}: ${message}${detail ? ` (${detail})` : ''}`, status);
+  const timedOut = [(e as Error)?.name, (e?.cause as Error | undefined)?.name].includes('TimeoutError');
+  return new KubeApiError(failure, `${what}: ${message}${detail ? ` (${detail})` : ''}`, status, timedOut);
 }

@@ -16,7 +16,7 @@
 import type { IPv4Address } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
 import { IpamError, sameOwner, type Allocation, type Owner } from '../types.js';
-import { failureOf, type IpamApi } from './kube-api.js';
+import { failureOf, KubeApiError, type IpamApi } from './kube-api.js';
 import {
   blockAt,
   freeInBlock,
@@ -451,6 +451,16 @@ export class KubeStore implements IpamStore {
   /** The create got no answer: it may or may not have happened. Look before deciding. */
   private async resolveLostCreate(a: Allocation, err: unknown): Promise<boolean> {
     this.uncertain.set(a.address, a.owner);
+    if (err instanceof KubeApiError && err.timedOut) {
+      // No answer in time: a lookup would wait as long again. Fail this ADD now; the next sync (or
+      // this owner's DEL) settles whether the create happened.
+      this.markUnreachable(err);
+      throw new IpamError(
+        TRY_AGAIN_LATER,
+        'the Kubernetes API did not answer in time; try again later',
+        String(err),
+      );
+    }
     let cur: AllocationObject | undefined;
     try {
       cur = await this.getOrUndefined(allocationName(a.address));

@@ -126,6 +126,29 @@ describe('the Kubernetes IPAM store', function () {
     await assign(a, 'c3');
   });
 
+  it('fails an ADD within its deadline when the API answers too late, and settles the create at the next sync', async () => {
+    const a = await store('node-a');
+    await a.grow();
+    const [r] = await a.scope();
+    fake.inject({ match: '^POST /apis/ipam.lan-reflector.io/v1alpha1/ipallocations', delayMs: 3000 });
+    const t0 = Date.now();
+    await assert.rejects(
+      a.reserve(allocation(r.start, 'slow')),
+      (e: unknown) => e instanceof IpamError && e.code === 11,
+    );
+    assert.ok(Date.now() - t0 < 1500, `failed after ${Date.now() - t0} ms (deadline 800 ms)`);
+    assert.ok(fake.get(ALLOCATIONS_RESOURCE, '', r.start), 'the server did take it');
+    assert.equal(await a.reserve(allocation(r.start, 'other')), false, 'never handed out while unsettled');
+    // The next call caught up from a relist and learnt the create; the runtime's DEL after the
+    // failed ADD removes it.
+    const released = await a.releaseByOwner({ containerId: 'slow', ifname: 'eth0' });
+    assert.deepEqual(
+      released.map((x) => x.address),
+      [r.start],
+    );
+    assert.equal(fake.get(ALLOCATIONS_RESOURCE, '', r.start), undefined);
+  });
+
   it('retries an update that lost a race (409 Conflict) after reading the object again', async () => {
     const a = await store('node-a');
     const address = await assign(a, 'c1');
