@@ -5,12 +5,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AgentConfig } from '../../config/types.js';
 import type { Logger } from '../../log/logger.js';
+import { udpPortFilter } from '../../wire/bpf.js';
 import { NativeSocket } from '../../wire/native.js';
 import { inCidr } from '../address-math.js';
 import type { IpamStore } from '../store/types.js';
 import type { PodRef, ProviderContext } from '../types.js';
 import { FileAddressBook, MemoryAddressBook } from './address-book.js';
 import { DhcpClient } from './client.js';
+import { CLIENT_PORT } from './constants.js';
 import { ETHERTYPE_IPV4 } from './frame.js';
 import type { DhcpMetrics } from './metrics.js';
 import { PacketTransport } from './packet-transport.js';
@@ -24,9 +26,6 @@ export interface DhcpWiringOptions {
   log: Logger;
   /** Read when the provider is built (the service's metrics exist by then). */
   metrics: () => DhcpMetrics;
-  /** Classic BPF for the socket (UDP destination port 68 on Ethernet frames): the kernel then wakes
-   *  the agent for DHCP replies only, not for every IPv4 frame on the LAN. */
-  filter?: Buffer;
   /** Posts a Warning Event on the pod (Kubernetes only). */
   warnPod?: (pod: PodRef, reason: string, message: string) => Promise<void>;
 }
@@ -78,7 +77,13 @@ export async function dhcpProvider(
     });
     // The node's own DHCP client keeps UDP 68: the agent binds no port, it reads frames off the link.
     socket = NativeSocket.open(
-      { kind: 'packet', link, ethertype: ETHERTYPE_IPV4, filter: o.filter },
+      {
+        kind: 'packet',
+        link,
+        ethertype: ETHERTYPE_IPV4,
+        // In the kernel: only UDP to port 68 wakes the agent, not every IPv4 frame on the LAN.
+        filter: udpPortFilter({ family: 4, ports: [CLIENT_PORT], frame: 'ethernet' }),
+      },
       (msgs) => {
         for (const msg of msgs) if (msg.pktType !== PACKET_OUTGOING) transport.receive(msg.data);
       },
