@@ -16,7 +16,14 @@ import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { Proc, run, type ExecResult } from './netns.js';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-export const BASE_IMAGE = 'localhost/lan-reflector-base:22-bookworm-slim';
+/** The Node version package-lock.json pins (the `node` dev dependency), which the base carries. */
+const NODE_VERSION = (
+  JSON.parse(readFileSync(`${ROOT}/package-lock.json`, 'utf8')) as {
+    packages: Record<string, { version?: string }>;
+  }
+).packages['node_modules/node']!.version!;
+/** Tagged with the Node version, so a new pin makes a new base instead of reusing a stale one. */
+export const BASE_IMAGE = `localhost/lan-reflector-base:${NODE_VERSION}-bookworm-slim`;
 export const TEST_IMAGE = 'localhost/lan-reflector:test';
 const RUNTIME = 'runc';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
