@@ -15,6 +15,7 @@ import { lookupRoute } from '../links/routes.js';
 import { PodRegistry } from '../pods/registry.js';
 import type { PodSource } from '../pods/types.js';
 import { discoveryPorts } from '../protocols/ports.js';
+import { udpPortFilter } from '../wire/bpf.js';
 import { protocolTable, type ProtocolTable } from '../protocols/registry.js';
 import { Counters } from '../reflect/counters.js';
 import { DedupeWindow } from '../reflect/dedupe.js';
@@ -65,10 +66,13 @@ export class Agent {
       () => this.requestScan(),
       discoveryPorts(config),
     );
+    const ports = discoveryPorts(config);
     this.links6 = new Link6Set(
       (msgs, link) => this.handle6(msgs, link),
       log,
       () => this.requestScan(),
+      // The kernel filter of the IPv6 receive sockets: the same discovery ports as IPv4's.
+      () => udpPortFilter({ family: 6, ports }),
     );
     this.sessions = new NodeSessions((...reply) => this.reflector.injectReply(...reply), log, {
       ttlMs: config.sessionTtlMs,
