@@ -154,8 +154,10 @@ export async function ipamStoresBench(o: {
 export function ipamStoresTargets(
   r: IpamStoresResult,
 ): Array<{ target: string; measured: string; met: boolean | null; by: string }> {
+  // The issue's target is for an ADD (sequential); a burst's p99 is mostly queueing behind the other
+  // 19 ADDs on the same cores, for either store, and is reported beside it without a target.
   return r.rows
-    .filter((x) => x.store === 'kubernetes')
+    .filter((x) => x.store === 'kubernetes' && x.mode === 'sequential')
     .map((x) => ({
       target: `IPAM ADD with the Kubernetes store (${x.mode}, probe off): p99 < ${IPAM_STORE_P99_TARGET_MS} ms`,
       measured: `p99 ${x.p99Ms} ms (p50 ${x.p50Ms} ms, ${x.adds} ADDs)`,
