@@ -64,7 +64,12 @@ export function agentCommand(program: Command): void {
       const ipam = config.ipam
         ? await (
             await import('./ipam-wiring.js')
-          ).ipamFor(config, log, sources, lan && { guard: lan.guard, announcer: lan.announcer })
+          ).ipamFor(
+            config,
+            log,
+            sources,
+            lan && { guard: lan.guard, announcer: lan.announcer, hostRoutes: lan.hostRoutes },
+          )
         : undefined;
       if (sources.length === 0)
         log.warn('no pods to relay for: give --pod ADDRESS, a `pods:` list, or --kubernetes');

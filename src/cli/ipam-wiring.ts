@@ -10,7 +10,7 @@ import type { PodSource } from '../pods/types.js';
 
 /** The LAN side (issue 10 part 2) plugs its AddressGuard and Announcer in here; issue 11 its store, 12 its provider. */
 export type IpamExtras = Partial<
-  Pick<IpamServiceOptions, 'guard' | 'announcer' | 'pods' | 'store' | 'provider'>
+  Pick<IpamServiceOptions, 'guard' | 'announcer' | 'hostRoutes' | 'pods' | 'store' | 'provider'>
 >;
 
 /** The annotation lookup through the agent's pod watch, and a GET for pods it has not seen yet. */

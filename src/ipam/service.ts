@@ -7,7 +7,7 @@ import type { PodSink, PodSource, PodSpec } from '../pods/types.js';
 import { exclusion, freeCount } from './allocator.js';
 import { handle, type PodAnnotationLookup, type Reply } from './cni/verbs.js';
 import { FileDelegations } from './delegations.js';
-import { ipRoutes } from './host-routes.js';
+import { ipRoutes, type HostRoutes } from './host-routes.js';
 import { IpamMetrics } from './metrics.js';
 import { PoolProvider } from './pool-provider.js';
 import { FileReleaseSpool } from './release-spool.js';
@@ -36,6 +36,8 @@ export interface IpamServiceOptions {
   nodeName?: string;
   guard?: AddressGuard;
   announcer?: Announcer;
+  /** The node's /32 routes to bridged pods (default: through iproute2; the LAN side: netlink). */
+  hostRoutes?: HostRoutes;
   /** The pod watch's view of annotations; undefined without Kubernetes. */
   pods?: PodAnnotationLookup;
   /** A store other than the file store (issue 11 passes the Kubernetes store). */
@@ -192,7 +194,7 @@ export class IpamService {
       delegations: this.delegations,
       pods: this.o.pods,
       gateway: () => this.gateway,
-      hostRoutes: ipRoutes,
+      hostRoutes: this.o.hostRoutes ?? ipRoutes,
       unavailable: () => this.unavailable(),
       log: (level, message, fields) => this.log[level](message, { ...fields, replay: replay || undefined }),
     });

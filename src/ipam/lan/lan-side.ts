@@ -11,7 +11,9 @@ import { NetlinkClient, type OpenNetlink } from '../../links/netlink-client.js';
 import { assertLittleEndian } from '../../links/netlink.js';
 import { Neighbours, isOurs } from '../../links/neighbours.js';
 import { NativeSocket } from '../../wire/native.js';
+import type { HostRoutes } from '../host-routes.js';
 import type { AddressGuard, PodRef } from '../types.js';
+import { addHostRouteMessage, deleteHostRouteMessage } from '../../links/netlink-route.js';
 import { LanAddressGuard } from './address-guard.js';
 import { LanAnnouncer } from './announcer.js';
 import { ConflictReporter, type ConflictListener } from './conflicts.js';
@@ -49,6 +51,8 @@ export interface LanSide {
   readonly mac: MacAddress;
   readonly guard: AddressGuard;
   readonly announcer: LanAnnouncer;
+  /** The node's /32 routes to bridged pods, over the same netlink socket (no `ip` per ADD). */
+  readonly hostRoutes: HostRoutes;
   /** Calls `listener` for every ARP frame from another MAC claiming a local pod's address. */
   onConflict(listener: ConflictListener): void;
   /** The reflector's hook: a discovery datagram arrived on the LAN link. */
@@ -153,10 +157,31 @@ export async function openLanSide(o: LanSideOptions): Promise<LanSide> {
   });
   log.info('LAN side ready', { link: lanLink, mac, probe: probe.enabled ? `${probe.timeoutMs} ms` : 'off' });
 
+  const linkIndex = (link: InterfaceName): number => Number(sysfs(link, 'ifindex'));
+  const hostRoutes: HostRoutes = {
+    async add(address, link) {
+      const r = { address, ifindex: linkIndex(link) };
+      await netlink.request(`add route ${address}/32 dev ${link}`, (seq) => addHostRouteMessage(r, seq));
+    },
+    async remove(address, link) {
+      let ifindex: number;
+      try {
+        ifindex = linkIndex(link);
+      } catch {
+        return; // the bridge is gone, and its routes with it
+      }
+      const r = { address, ifindex };
+      await netlink
+        .request(`delete route ${address}/32 dev ${link}`, (seq) => deleteHostRouteMessage(r, seq))
+        .catch(() => undefined); // already gone (ESRCH): DEL is idempotent
+    },
+  };
+
   return {
     mac,
     guard,
     announcer,
+    hostRoutes,
     onConflict: (listener) => void conflicts.listeners.push(listener),
     observe: (src, dstPort, payload) => seen.observe(src, dstPort, payload),
     async status() {
