@@ -20,6 +20,9 @@ export interface Link6Status extends Ipv6LinkState {
   open: boolean;
   groups: string[];
   error?: string;
+  /** The IPv6 socket's counters (what passed its kernel filter, what it sent). */
+  received?: number;
+  sent?: number;
 }
 
 export class Link6Set {
@@ -54,7 +57,12 @@ export class Link6Set {
   }
 
   status(): Map<InterfaceName, Link6Status> {
-    return new Map(this.states);
+    const out = new Map<InterfaceName, Link6Status>();
+    for (const [name, st] of this.states) {
+      const l = this.links.get(name);
+      out.set(name, l ? { ...st, received: l.stats.received, sent: l.stats.sent } : st);
+    }
+    return out;
   }
 
   /** Opens what is wanted, can carry IPv6 and is missing; closes what is no longer wanted or lost

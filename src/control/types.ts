@@ -53,6 +53,9 @@ export interface Link6View {
   open: boolean;
   groups: string[];
   error?: string;
+  /** The IPv6 socket's counters: messages past its kernel filter, messages sent. */
+  received?: number;
+  sent?: number;
 }
 
 /** The agent's observable surface that the control socket and the metrics read. Agent satisfies it. */

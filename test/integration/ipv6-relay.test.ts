@@ -249,6 +249,31 @@ describeAsRoot('IPv6 discovery through the agent on Calico-style pods', function
     }
   });
 
+  it("10,000 IPv6 UDP packets to a non-discovery port never reach the agent's IPv6 socket, discovery beside them does", async () => {
+    const { dev1, node } = names();
+    const lan6 = async () =>
+      (await requestStatus(agent.controlSocket)).interfaces.find((i) => i.name === node.lanIf)?.ipv6
+        ?.received ?? -1;
+    const before = await lan6();
+    assert.ok(before >= 0, 'no IPv6 counters for the LAN link in status');
+    const code = [
+      'import socket',
+      's = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      `for i in range(10000): s.sendto(b"x" * 64, ("${node.address6}", 8472))`,
+      'm = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)',
+      'm.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("eth0"))',
+      `for i in range(5): m.sendto(bytes(12), ("ff02::fb", 5353))`,
+    ].join('\n');
+    await bed.exec(dev1.ns, ['/usr/bin/python3', '-c', code], { timeoutMs: 30_000 });
+    await sleep(300);
+    const read = (await lan6()) - before;
+    assert.ok(read >= 5, `the 5 mDNS packets beside them did not reach the agent (read ${read})`);
+    assert.ok(
+      read < 100,
+      `${read} packets reached the agent's IPv6 socket: the kernel filter let port 8472 through`,
+    );
+  });
+
   it('a pod link with IPv6 disabled is reported once and in status, and IPv4 on it keeps working', async () => {
     const { node, p2, dev1 } = names();
     await bed.sysctl(node.ns, { [`net.ipv6.conf.${p2.hostIf}.disable_ipv6`]: 1 });
