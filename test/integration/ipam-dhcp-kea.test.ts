@@ -74,7 +74,9 @@ describeAsRoot('ipam.mode dhcp with ISC Kea as the LAN DHCP server', function ()
   );
 
   before(async () => {
-    bed = await cniBed({ devices: 2, nodes: 1 });
+    bed = await cniBed({ devices: 3, nodes: 1 });
+    // dev3 uses the pool's first address by hand, unknown to Kea (which, unlike dnsmasq, does not ping).
+    await bed.ip('dev3', ['addr', 'add', `${POOL[0]}/24`, 'dev', 'eth0']);
     server = await startKea(bed, 'dev1', {
       first: POOL[0],
       last: POOL[2],
@@ -95,10 +97,22 @@ describeAsRoot('ipam.mode dhcp with ISC Kea as the LAN DHCP server', function ()
     server?.remove();
   });
 
-  it("leases an address that a LAN device reaches, and Kea's lease file names the pod", async () => {
+  it('declines the address a device answers the probe for (RFC 2131 3.1.5) and uses the next offer', async () => {
     const r = await c.add('ha');
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.ok(POOL.includes(r.address!), r.address);
+    assert.equal(r.address, POOL[1], 'Kea offered POOL[0] first; dev3 answered the probe for it');
+    const declined = agent
+      .log()
+      .find((l) => l.message === 'the leased address answered the probe; declining it');
+    assert.equal(declined?.address, POOL[0], agent.proc.stderr.slice(-2000));
+    assert.ok(
+      server.proc.stdout.includes('DHCP4_DECLINE_LEASE'),
+      `Kea logged no DECLINE:\n${server.proc.stdout.slice(-2000)}`,
+    );
+  });
+
+  it("leases an address that a LAN device reaches, and Kea's lease file names the pod", async () => {
+    const r = { address: c.pods.ha.address };
     assert.ok(await bed.ping('dev2', r.address!, { count: 2, timeoutS: 2 }), 'dev2 cannot ping the pod');
     const lease = server.leases().find((l) => l.address === r.address);
     assert.ok(lease, JSON.stringify(server.leases()));

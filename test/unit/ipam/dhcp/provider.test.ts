@@ -75,7 +75,9 @@ function setup(o: { inUse?: string[] } = {}) {
     reserved: ['198.18.4.2'],
     addresses: new MemoryAddressBook(),
     minRetransmitMs: 1000,
-    events: { problem: (_p, _l, problem) => void problems.push(problem) },
+    events: {
+      problem: (pod, _l, problem) => void problems.push(`${problem} ${pod?.namespace}/${pod?.name}`),
+    },
   });
   return { clock, link, server, store, provider, announced, problems };
 }
@@ -189,6 +191,17 @@ describe('dhcp provider: leases as allocations', () => {
     await t.provider.release({ containerId: 'c2', ifname: 'eth0' });
     const { value } = await t.clock.run(t.provider.assign(add('c4', 'd')));
     assert.equal(value!.address, '198.18.4.151');
+    void t.provider.stop();
+  });
+
+  it("reports a lease the server stops renewing by T2, naming the pod (the Warning Event's target)", async () => {
+    const t = setup();
+    await t.clock.run(t.provider.assign(add('c1', 'ha')));
+    t.link.server = () => [];
+    await t.clock.advance(524_000); // T2 of a 600 s lease is 525 s
+    assert.deepEqual(t.problems, []);
+    await t.clock.advance(2_000);
+    assert.deepEqual(t.problems, ['not-renewed home/ha']);
     void t.provider.stop();
   });
 
