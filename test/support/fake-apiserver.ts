@@ -103,7 +103,12 @@ export class FakeApiServer {
   private readonly crds = new Map<string, CrdInfo>();
   private faults: Array<Fault & { left: number; re: RegExp }> = [];
   private readonly watchDelays = new Map<string, number>();
-  private readonly server: Server = createServer((req, res) => void this.handle(req, res));
+  private readonly server: Server = createServer((req, res) => void this.handle(req, res)).on(
+    'connection',
+    () => this.connections++,
+  );
+  /** TCP connections accepted so far (a client that keeps connections alive opens few). */
+  connections = 0;
   private bookmarkTimer?: NodeJS.Timeout;
   port = 0;
 

@@ -73,11 +73,17 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 1500;
 export function clientIpamApi(kc: KubeConfig, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): IpamApi {
   const objs = kc.makeApiClient(CustomObjectsApi);
   const core = kc.makeApiClient(CoreV1Api);
+  // client-node 2.x builds a new undici dispatcher for every request (so a new TCP, and on a real
+  // cluster TLS, connection each time). The store's requests all go to one server with one set of
+  // TLS options: keep the first dispatcher and its kept-alive connections.
+  let shared: ReturnType<RequestContext['getDispatcher']>;
   // A fresh deadline per request, set on the request itself (client-node 2.x middleware).
   const opts = (): ConfigurationOptions => ({
     middleware: [
       {
         pre: (ctx: RequestContext) => {
+          shared ??= ctx.getDispatcher();
+          if (shared) ctx.setDispatcher(shared);
           ctx.setSignal(AbortSignal.timeout(timeoutMs));
           return new Observable(Promise.resolve(ctx));
         },

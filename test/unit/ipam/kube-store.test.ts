@@ -149,6 +149,19 @@ describe('the Kubernetes IPAM store', function () {
     assert.equal(fake.get(ALLOCATIONS_RESOURCE, '', r.start), undefined);
   });
 
+  it('keeps its connections to the API server alive instead of opening one per request', async () => {
+    const a = await store('node-a');
+    const before = fake.connections;
+    const requests = fake.requests.length;
+    for (let i = 0; i < 20; i++) await assign(a, `k${i}`);
+    const made = fake.requests.length - requests;
+    assert.ok(made >= 20, `${made} requests`);
+    assert.ok(
+      fake.connections - before <= 3,
+      `${fake.connections - before} connections for ${made} requests`,
+    );
+  });
+
   it('retries an update that lost a race (409 Conflict) after reading the object again', async () => {
     const a = await store('node-a');
     const address = await assign(a, 'c1');
