@@ -312,7 +312,14 @@ describeAsRoot('IPv6 discovery through the agent on a flannel-style bridge', fun
     bed = await flannelBed({ devices: 1, podsPerNode: 2, ipv6: true });
     const [p1] = bed.nodes[0].pods;
     await startAgent(bed, bed.nodes[0].ns, {
-      args: ['--source-mode', 'preserve', '--pod', `${p1.address},${p1.address6}`],
+      args: [
+        '--protocols',
+        'mdns,ssdp',
+        '--source-mode',
+        'preserve',
+        '--pod',
+        `${p1.address},${p1.address6}`,
+      ],
       pods: 1,
     });
   });
@@ -350,6 +357,42 @@ describeAsRoot('IPv6 discovery through the agent on a flannel-style bridge', fun
       );
     } finally {
       await svc.stop();
+    }
+  });
+
+  it('avahi-daemon with IPv6 on the LAN answers the bridged pod over ff02::fb', async () => {
+    const [dev] = bed.devices;
+    const [p1] = bed.nodes[0].pods;
+    const avahi = await startAvahi(bed, dev.ns, {
+      iface: 'eth0',
+      ipv4: false,
+      ipv6: true,
+      services: [{ name: 'AvahiBridge6', type: '_demo._tcp', port: 631 }],
+    });
+    try {
+      const found = await browse(bed, p1.ns, { address: p1.address6, count: 1, timeoutS: 12 });
+      const svc = found.find((r) => r.name.startsWith('AvahiBridge6.'));
+      assert.ok(svc, `the bridged pod did not resolve avahi's IPv6 service: ${JSON.stringify(found)}`);
+      assert.deepEqual(svc.addresses, [dev.address6]);
+    } finally {
+      await avahi.stop();
+    }
+  });
+
+  it('GSSDP over ff02::c: the bridged pod finds a LAN MediaServer', async () => {
+    const [dev] = bed.devices;
+    const [p1] = bed.nodes[0].pods;
+    const location = `http://[${dev.address6}]:8200/rootDesc.xml`;
+    const inPod = gssdpDiscover(bed, p1.ns, 'eth0', 6);
+    await sleep(1000);
+    const server = await gssdpPublish(bed, dev.ns, 'eth0', location);
+    try {
+      assert.ok(
+        (await inPod).includes(location),
+        'the bridged pod did not find the LAN MediaServer over IPv6',
+      );
+    } finally {
+      await server.stop();
     }
   });
 
