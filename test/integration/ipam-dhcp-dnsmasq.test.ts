@@ -71,6 +71,14 @@ describeAsRoot('ipam.mode dhcp with dnsmasq as the LAN DHCP server', function ()
       t2Seconds: 100,
       reservations: [{ clientId: documentedClientId('home', 'reserved'), address: RESERVED }],
     });
+    // The node's own DHCP client holds UDP 68 (bound without SO_REUSEADDR, as dhclient's fallback
+    // socket does): the agent must not need that port.
+    const holder = bed.spawn('node1', [
+      'python3',
+      '-c',
+      "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',68))\nprint('bound',flush=True)\ntime.sleep(3600)",
+    ]);
+    await holder.waitForLine(/bound/);
     agent = await startIpamAgent(bed, 'node1', {
       ipam: { mode: 'dhcp', subnet: '198.18.4.0/24', probe: { enabled: true, timeoutMs: 200 } },
     });
@@ -83,7 +91,7 @@ describeAsRoot('ipam.mode dhcp with dnsmasq as the LAN DHCP server', function ()
     server?.remove();
   });
 
-  it('leases an address for a pod that a LAN device reaches through the node', async () => {
+  it('leases an address for a pod that a LAN device reaches through the node (UDP 68 held by another process)', async () => {
     const r = await add('ha');
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.ok(POOL.includes(r.address!), `${r.address} is from dnsmasq's pool`);
