@@ -34,16 +34,6 @@ export function clientIdHex(id: Buffer): string {
   return [...id].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Reservation lines for the common servers, for `ipam` CLI output and the README. */
-export function reservationExamples(pod: PodName, address: string): Record<string, string> {
-  const hex = clientIdHex(clientIdFor(pod));
-  return {
-    dnsmasq: `dhcp-host=id:${hex},${address}`,
-    kea: `{ "client-id": "${hex}", "ip-address": "${address}" }`,
-    'isc-dhcpd': `host ${hostNameFor(pod)} { option dhcp-client-identifier ${hex}; fixed-address ${address}; }`,
-  };
-}
-
 /** Option 12: the pod's name as one RFC 1123 label (pod names may hold dots and run to 253 chars). */
 export function hostNameFor(pod: PodName): string {
   const label = pod.name
