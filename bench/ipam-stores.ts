@@ -11,7 +11,7 @@
  * concurrent ADDs (a node starting many pods at once). Each ADD is followed, after the run, by its DEL.
  */
 import { netConf, ourIpam } from '../test/support/cni.js';
-import { startFakeApiProcess } from '../test/support/fake-api-process.js';
+import { FakeApiProcess } from '../test/support/fake-api-client.js';
 import { ipamCrds } from '../test/support/ipam-crds.js';
 import { startIpamAgent, type IpamAgent } from '../test/support/ipam-agent.js';
 import { cniOverSocket } from '../test/support/ipam-socket.js';
@@ -113,7 +113,7 @@ export async function ipamStoresBench(o: {
     await file.stop();
 
     o.say('ipam-stores: Kubernetes store (fake API server over loopback)');
-    const fake = await startFakeApiProcess(bed, 'node1');
+    const fake = await FakeApiProcess.start(bed, 'node1');
     cleanup.push(() => fake.stop());
     for (const crd of ipamCrds()) await fake.api.registerCrd(crd);
     const kc = writeKubeconfig(fake.url);

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniOk, netConf, ourIpam, SHIM } from '../support/cni.js';
-import { startFakeApiProcess, type FakeApiProcess } from '../support/fake-api-process.js';
+import { FakeApiProcess } from '../support/fake-api-client.js';
 import { ALLOCATIONS_RESOURCE, BLOCKS_RESOURCE, ipamCrds } from '../support/ipam-crds.js';
 import { startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
 import { cniOverSocket } from '../support/ipam-socket.js';
@@ -154,7 +154,7 @@ describeAsRoot('IPAM across a cluster: several agents, one pool in the Kubernete
 
   before(async function () {
     bed = await calicoBed({ nodes: NODES, devices: 1, podsPerNode: 0, podAddressing: 'lan' });
-    fake = await startFakeApiProcess(bed, 'node1', nodeAddress(1));
+    fake = await FakeApiProcess.start(bed, 'node1', nodeAddress(1));
     for (const crd of ipamCrds()) await fake.api.registerCrd(crd);
     kubeconfig = writeKubeconfig(fake.url);
     // Each node runs this DaemonSet's agent pod (it tolerates every taint): a node with pods is a node.

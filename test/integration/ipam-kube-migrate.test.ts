@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { CLI } from '../support/agent.js';
-import { startFakeApiProcess, type FakeApiProcess } from '../support/fake-api-process.js';
+import { FakeApiProcess } from '../support/fake-api-client.js';
 import { ALLOCATIONS_RESOURCE, ipamCrds } from '../support/ipam-crds.js';
 import { ipamDir, startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
 import { cniOverSocket } from '../support/ipam-socket.js';
@@ -37,7 +37,7 @@ describeAsRoot(
 
     before(async () => {
       bed = await calicoBed({ nodes: 2, devices: 1, podsPerNode: 0, podAddressing: 'lan' });
-      fake = await startFakeApiProcess(bed, 'node1', nodeAddress(1));
+      fake = await FakeApiProcess.start(bed, 'node1', nodeAddress(1));
       for (const crd of ipamCrds()) await fake.api.registerCrd(crd);
       kubeconfig = writeKubeconfig(fake.url);
       for (const node of ['node1', 'node2'])

@@ -13,7 +13,7 @@
 import { strict as assert } from 'node:assert';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cniOk, netConf, ourIpam, podAddress, runCni } from '../support/cni.js';
-import { startFakeApiProcess, type FakeApiProcess } from '../support/fake-api-process.js';
+import { FakeApiProcess } from '../support/fake-api-client.js';
 import { ipamCrds } from '../support/ipam-crds.js';
 import { startIpamAgent, type IpamAgent } from '../support/ipam-agent.js';
 import { writeKubeconfig, type KubeconfigFile } from '../support/kubeconfig.js';
@@ -86,7 +86,7 @@ describeAsRoot(
 
     before(async () => {
       bed = await cniBed({ devices: 2, nodes: 2 });
-      fake = await startFakeApiProcess(bed, 'node1', nodeAddress(1));
+      fake = await FakeApiProcess.start(bed, 'node1', nodeAddress(1));
       for (const crd of ipamCrds()) await fake.api.registerCrd(crd);
       kubeconfig = writeKubeconfig(fake.url);
       for (let k = 1; k <= 2; k++) {

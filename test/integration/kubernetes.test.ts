@@ -6,12 +6,9 @@
  * the pod's namespace does or does not discover a service that a LAN device publishes.
  */
 import { strict as assert } from 'node:assert';
-import { request } from 'node:http';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
-import type { FakeApiRpc } from '../support/fake-apiserver-process.js';
+import { FakeApiProcess } from '../support/fake-api-client.js';
 import type { KubeObject } from '../support/fake-apiserver.js';
 import { startAgent } from '../support/agent.js';
 import { writeKubeconfig, type KubeconfigFile } from '../support/kubeconfig.js';
@@ -28,64 +25,6 @@ const FOUND_WITHIN_S = 10;
 const NOTHING_FOR_S = 3;
 /** How long the API server stays down in the outage tests. */
 const OUTAGE_MS = 4000;
-
-// ---------------------------------------------------------------------------------------------------
-// The fake API server, as a process in the node namespace, driven over a unix socket
-// ---------------------------------------------------------------------------------------------------
-
-const PROCESS_SCRIPT = fileURLToPath(new URL('../support/fake-apiserver-process.js', import.meta.url));
-
-type Rpc = {
-  [M in keyof FakeApiRpc]: (...p: Parameters<FakeApiRpc[M]>) => Promise<ReturnType<FakeApiRpc[M]>>;
-};
-
-class FakeApiProcess {
-  /** Calls into the fake's store and controls; each resolves once the fake has done it. */
-  readonly api: Rpc;
-
-  private constructor(
-    readonly proc: Proc,
-    readonly url: string,
-    private readonly socket: string,
-  ) {
-    this.api = new Proxy({} as Rpc, {
-      get:
-        (_t, method: string) =>
-        (...params: unknown[]) =>
-          this.call(method, params),
-    });
-  }
-
-  static async start(bed: CalicoBed, node: string): Promise<FakeApiProcess> {
-    const socket = `/tmp/${bed.ns(node)}-fake-api-${randomBytes(3).toString('hex')}.sock`;
-    const proc = bed.spawn(node, [process.execPath, PROCESS_SCRIPT, socket]);
-    const m = await proc.waitForLine(/^\{"event":"(ready|error)"/, { timeoutMs: 15_000 });
-    const line = JSON.parse(m.input!) as { event: string; url?: string; message?: string };
-    if (line.event !== 'ready') throw new Error(`fake API server did not start: ${line.message}`);
-    return new FakeApiProcess(proc, line.url!, socket);
-  }
-
-  private call(method: string, params: unknown[]): Promise<any> {
-    const body = JSON.stringify({ method, params });
-    return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socket, method: 'POST', path: '/' }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => (text += d));
-        res.on('end', () => {
-          const reply = JSON.parse(text) as { result?: unknown; error?: string };
-          if (reply.error !== undefined) reject(new Error(`fake API ${method}: ${reply.error}`));
-          else resolve(reply.result);
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.proc.stop();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The agent, started as the DaemonSet would start it outside a cluster: --kubernetes, NODE_NAME, KUBECONFIG

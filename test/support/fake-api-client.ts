@@ -1,6 +1,6 @@
 // The fake API server as a process inside a bed's node namespace (fake-apiserver-process.ts), driven
-// over its unix control socket. The same shape as the one kubernetes.test.ts keeps for itself, shared
-// here for the suites that need it too (the in-image agent).
+// over its unix control socket. It listens on loopback, or on a test-LAN address so agents in other
+// node namespaces reach it as nodes reach a control plane.
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +30,9 @@ export class FakeApiProcess {
     });
   }
 
-  static async start(bed: Bed, node: string): Promise<FakeApiProcess> {
+  static async start(bed: Bed, node: string, host = '127.0.0.1'): Promise<FakeApiProcess> {
     const socket = `/tmp/${bed.ns(node)}-fake-api-${randomBytes(3).toString('hex')}.sock`;
-    const proc = bed.spawn(node, [process.execPath, PROCESS_SCRIPT, socket]);
+    const proc = bed.spawn(node, [process.execPath, PROCESS_SCRIPT, socket, '0', host]);
     const m = await proc.waitForLine(/^\{"event":"(ready|error)"/, { timeoutMs: 15_000 });
     const line = JSON.parse(m.input!) as { event: string; url?: string; message?: string };
     if (line.event !== 'ready') throw new Error(`fake API server did not start: ${line.message}`);
