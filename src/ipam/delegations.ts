@@ -1,32 +1,19 @@
 // Attachments handed to the delegate IPAM, one file each (its content: the delegate's stdin), so
 // DEL and CHECK go to the delegate too — even while the agent is down: the shim reads these files
 // itself then, runs the delegate's DEL and removes the file.
-import { mkdir, open, readdir, rename, unlink, access } from 'node:fs/promises';
+import { mkdir, readdir, unlink, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Delegations } from './cni/verbs.js';
 import { attachmentFile, ownerFromFile } from './shim-dirs.js';
+import { writeFileDurably } from './store/durable-file.js';
 import type { Owner } from './types.js';
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  await fh.sync().finally(() => fh.close());
-}
 
 export class FileDelegations implements Delegations {
   constructor(private readonly dir: string) {}
 
   async record(owner: Owner, stdin: string): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = join(this.dir, `.tmp-${process.pid}-${Math.random().toString(16).slice(2)}`);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(stdin);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, join(this.dir, attachmentFile(owner)));
-    await syncDir(this.dir);
+    await writeFileDurably(this.dir, attachmentFile(owner), stdin, 0o600);
   }
 
   async has(owner: Owner): Promise<boolean> {

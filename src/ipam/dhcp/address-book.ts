@@ -2,8 +2,9 @@
 // for it again (option 50 in DISCOVER) and servers give it back when it is free. Without this, a
 // server whose allocator walks forward (Kea's iterative allocator) gives a recreated pod the next
 // address. A hint only: the server decides. Bounded (oldest dropped), written atomically.
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { writeFileDurably } from '../store/durable-file.js';
 import type { IPv4Address } from '../../config/types.js';
 
 export interface AddressBook {
@@ -63,14 +64,6 @@ export class FileAddressBook extends MemoryAddressBook {
 
   private async write(text: string): Promise<void> {
     await mkdir(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.path);
+    await writeFileDurably(dirname(this.path), basename(this.path), text);
   }
 }

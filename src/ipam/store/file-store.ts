@@ -7,25 +7,14 @@
 // So after a kill -9 at any moment an address file is either absent or complete; left-over temporary
 // files are removed at open. The index in memory is rebuilt from the directory at open and is only a
 // cache: the directory decides (link), so two racing reserves can never both win.
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import type { IPv4Address } from '../../config/types.js';
 import { ownerKey, type Allocation, type Owner } from '../types.js';
+import { TMP_PREFIX as TMP, syncDir, writeTemp } from './durable-file.js';
 import type { HeldBack, IpamStore } from './types.js';
-
-const TMP = '.tmp-';
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Group commit for one directory: a caller's change is durable once an fsync that *started after*
@@ -42,26 +31,13 @@ class DirSyncer {
         .catch(() => {})
         .then(() => {
           if (this.queued === q) this.queued = undefined;
-          this.running = fsyncDir(this.dir);
+          this.running = syncDir(this.dir);
           return this.running;
         });
       this.queued = q;
     }
     return this.queued;
   }
-}
-
-/** Writes `data` to a new temporary file in `dir`, fsynced; returns its path. */
-async function writeTemp(dir: string, data: string): Promise<string> {
-  const path = join(dir, `${TMP}${randomBytes(6).toString('hex')}`);
-  const fh = await open(path, 'wx', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return path;
 }
 
 const isErrno = (err: unknown, code: string): boolean => (err as NodeJS.ErrnoException)?.code === code;
@@ -151,7 +127,7 @@ export class FileStore implements IpamStore {
       JSON.stringify({ node: me, host: hostname(), pid: process.pid, at: new Date().toISOString() }),
     );
     await rename(tmp, join(this.nodesDir, `${me}.json`));
-    await fsyncDir(this.nodesDir);
+    await syncDir(this.nodesDir);
   }
 
   private index(a: Allocation): void {
@@ -241,7 +217,7 @@ export class FileStore implements IpamStore {
   async holdBack(h: HeldBack): Promise<void> {
     const tmp = await writeTemp(this.heldDir, JSON.stringify(h));
     await rename(tmp, join(this.heldDir, h.address));
-    await fsyncDir(this.heldDir);
+    await syncDir(this.heldDir);
     this.held.set(h.address, h);
   }
 
