@@ -2,6 +2,7 @@
 // Kubernetes client is imported only with --kubernetes, as kube-wiring.ts does.
 import type { AgentConfig } from '../config/types.js';
 import type { PodAnnotationLookup } from '../ipam/cni/verbs.js';
+import type { KubePodLookup } from '../ipam/kube-pod-lookup.js';
 import { IpamService, type IpamServiceOptions } from '../ipam/service.js';
 import { readLanAddress } from '../links/lan-address.js';
 import type { Logger } from '../log/logger.js';
@@ -14,7 +15,7 @@ export type IpamExtras = Partial<
 >;
 
 /** The annotation lookup through the agent's pod watch, and a GET for pods it has not seen yet. */
-async function kubeLookup(sources: PodSource[]): Promise<PodAnnotationLookup | undefined> {
+async function kubeLookup(sources: PodSource[]): Promise<KubePodLookup | undefined> {
   const watch = sources.find((s) => s.name === 'kubernetes') as KubePodSource | undefined;
   if (!watch) return undefined;
   const { CoreV1Api } = await import('@kubernetes/client-node');
@@ -81,7 +82,10 @@ export async function ipamFor(
   sources: PodSource[],
   extras: IpamExtras = {},
 ): Promise<IpamService> {
-  const pods = extras.pods ?? (config.kubernetes.enabled ? await kubeLookup(sources) : undefined);
+  const kubePods = config.kubernetes.enabled ? await kubeLookup(sources) : undefined;
+  const pods: PodAnnotationLookup | undefined = extras.pods ?? kubePods;
+  const node = config.kubernetes.nodeName;
+  const { readRoutes } = await import('../links/route-table.js');
   // issue 11: `ipam.store: kubernetes` (the client is loaded only for it).
   const kube =
     config.ipam!.store.kind === 'kubernetes' && !extras.store
@@ -101,6 +105,11 @@ export async function ipamFor(
       ...extras,
       provider,
       pods,
+      reclaim: {
+        lanLink: config.lanInterface,
+        routes: readRoutes,
+        pod: kubePods && ((ref, since) => kubePods.presence(ref, node, since)),
+      },
       ...(kube && { store: kube.store }),
     },
     config.podDefaults,

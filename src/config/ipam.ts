@@ -19,6 +19,9 @@ export const DEFAULT_IPAM_STORE = '/var/lib/lan-reflector/ipam';
 /** NetworkManager shortens RFC 5227's 1-2 s probe wait to 200 ms (DESIGN.md); so do we. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 200;
 export const DEFAULT_HOLD_BACK_MS = 10 * 60_000;
+/** How old an allocation must be before a missing route and pod may free it (src/ipam/reclaim.ts):
+ *  far beyond any ADD in flight (ptp makes the veth and route after the IPAM answered). */
+export const DEFAULT_RECLAIM_AFTER_S = 600;
 
 const IPAM_KEYS = [
   'mode',
@@ -33,6 +36,7 @@ const IPAM_KEYS = [
   'blockSize',
   'socket',
   'delegate',
+  'reclaimAfterSeconds',
 ] as const;
 const POD_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/;
 const PLUGIN_TYPE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -241,5 +245,10 @@ export function loadIpamConfig(raw: unknown): IpamConfig | undefined {
     store: storeConfig(r.store, blockSize),
     socket,
     delegate: delegate(r.delegate),
+    reclaimAfterMs:
+      1000 *
+      (r.reclaimAfterSeconds === undefined
+        ? DEFAULT_RECLAIM_AFTER_S
+        : v.int(r.reclaimAfterSeconds, 'ipam.reclaimAfterSeconds', 1, 7 * 86_400)),
   };
 }

@@ -153,4 +153,9 @@ export interface IpamConfig {
   socket: string;
   /** The `ipam` section given to the delegate plugin for pods that did not ask; undefined = every pod gets a LAN address. */
   delegate?: Record<string, unknown> & { type: string };
+  /**
+   * The file store's leak reclaim (src/ipam/reclaim.ts): an allocation older than this, with no
+   * route to it through a pod link and (with Kubernetes) no pod, is released. Absent: 10 minutes.
+   */
+  reclaimAfterMs?: number;
 }

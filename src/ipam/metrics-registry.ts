@@ -36,6 +36,15 @@ export function registerIpamMetrics(registry: client.Registry, m: IpamMetrics): 
     },
   });
   new client.Counter({
+    name: 'lan_reflector_ipam_reclaimed_total',
+    help: 'Addresses the file store released because their pod was gone without a DEL (no route to it, no pod).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(m.reclaimed.get());
+    },
+  });
+  new client.Counter({
     name: 'lan_reflector_ipam_address_conflicts_total',
     help: 'Addresses another device claimed: when=probe (answered before assignment, skipped) or when=assigned (ARP from another MAC for a pod address).',
     labelNames: ['when'] as const,

@@ -48,6 +48,8 @@ export class IpamMetrics {
   readonly addSeconds = new LabelledHistogram(ADD_BUCKETS);
   readonly allocations = new Gauge();
   readonly free = new Gauge();
+  /** Addresses released because their attachment was gone without a DEL (src/ipam/reclaim.ts). */
+  readonly reclaimed = new LabelledCounter();
   /**
    * Addresses another device claimed: `when: probe` (answered before assignment, skipped) or
    * `when: assigned` (ARP from another MAC after assignment; src/ipam/lan counts those here too).

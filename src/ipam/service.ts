@@ -1,7 +1,8 @@
 // The IPAM inside the agent: wires the store, the pool provider, the CNI verbs, the shim's socket,
 // the release spool and the LAN side's hooks together. Holds no decisions of its own.
 import { stat } from 'node:fs/promises';
-import type { IpamConfig, IPv4Address, PodOptions } from '../config/types.js';
+import type { InterfaceName, IpamConfig, IPv4Address, PodOptions } from '../config/types.js';
+import type { Route } from '../links/routes.js';
 import type { Logger } from '../log/logger.js';
 import type { PodSink, PodSource, PodSpec } from '../pods/types.js';
 import { exclusion, freeCount } from './allocator.js';
@@ -10,6 +11,8 @@ import { FileDelegations } from './delegations.js';
 import { ipRoutes, type HostRoutes } from './host-routes.js';
 import { IpamMetrics } from './metrics.js';
 import { PoolProvider } from './pool-provider.js';
+import type { PodPresence } from './reclaim.js';
+import { Reclaimer } from './reclaimer.js';
 import { FileReleaseSpool } from './release-spool.js';
 import { IpamServer } from './server.js';
 import { delegatedDir, spoolDir } from './shim-dirs.js';
@@ -25,8 +28,12 @@ import {
   type AddressProvider,
   type Allocation,
   type Announcer,
+  type PodRef,
   type ProviderContext,
 } from './types.js';
+
+/** The leak reclaim's pass interval: half the grace, between 1 s and 5 min. */
+const reclaimIntervalMs = (graceMs: number) => Math.min(300_000, Math.max(1000, graceMs / 2));
 
 export interface IpamServiceOptions {
   config: IpamConfig;
@@ -47,6 +54,16 @@ export interface IpamServiceOptions {
   metrics?: IpamMetrics;
   /** How often the spool is looked at again (a DEL spooled while this agent was starting). */
   spoolRescanMs?: number;
+  /**
+   * The file store's leak reclaim (reclaim.ts) runs when the LAN link is given: routes through any
+   * other link are the pods' (default: `ip route`), and with Kubernetes the pod watch says which
+   * pods run here.
+   */
+  reclaim?: {
+    lanLink: InterfaceName;
+    routes: () => Promise<Route[]>;
+    pod?: (ref: PodRef, since: string) => Promise<PodPresence>;
+  };
 }
 
 export interface IpamListing {
@@ -69,6 +86,7 @@ export class IpamService {
   private readonly delegations: FileDelegations;
   private readonly spool: FileReleaseSpool;
   private spoolTimer?: NodeJS.Timeout;
+  private reclaimer?: Reclaimer;
   private socketIno?: number;
   private readonly log: Logger;
   /** Pods served with podDefaults when there is no Kubernetes: one per allocation. */
@@ -133,6 +151,7 @@ export class IpamService {
     await this.replaySpool();
     this.spoolTimer = setInterval(() => void this.replaySpool(), this.o.spoolRescanMs ?? 10_000);
     this.spoolTimer.unref();
+    this.startReclaim();
     await this.updateGauges();
     this.log.info('ipam listening', {
       socket: cfg.socket,
@@ -142,6 +161,29 @@ export class IpamService {
       allocations: live?.length,
       store: cfg.store.kind === 'file' ? cfg.store.directory : cfg.store.kind,
     });
+  }
+
+  /** Only for the file store: the Kubernetes store has its own collector (store/kube-gc.ts). */
+  private startReclaim(): void {
+    const r = this.o.reclaim;
+    if (!r || this.o.config.store.kind !== 'file' || this.o.store) return;
+    const graceMs = this.o.config.reclaimAfterMs ?? 600_000;
+    this.reclaimer = new Reclaimer({
+      graceMs,
+      intervalMs: reclaimIntervalMs(graceMs),
+      lanLink: r.lanLink,
+      list: () => this.store.list(),
+      routes: r.routes,
+      pod: r.pod,
+      release: async (owner) => {
+        const gone = await this.provider.release(owner);
+        this.scheduleSync();
+        return gone;
+      },
+      log: this.log,
+      onReclaimed: () => this.metrics.reclaimed.inc(),
+    });
+    this.reclaimer.start();
   }
 
   private async reconcileWhenListed(announcer: Announcer, delayMs = 1000): Promise<Allocation[] | undefined> {
@@ -284,6 +326,7 @@ export class IpamService {
 
   async stop(): Promise<void> {
     if (this.spoolTimer) clearInterval(this.spoolTimer);
+    this.reclaimer?.stop();
     if (this.syncTimer) clearTimeout(this.syncTimer);
     // Closing a unix server unlinks its path: never unlink the socket a newer agent already made.
     const ino = await stat(this.o.config.socket).then(

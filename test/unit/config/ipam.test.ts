@@ -29,6 +29,7 @@ const cases: Case[] = [
       store: { kind: 'file', directory: DEFAULT_IPAM_STORE },
       socket: DEFAULT_IPAM_SOCKET,
       delegate: undefined,
+      reclaimAfterMs: 600_000,
     },
   },
   {
@@ -120,6 +121,16 @@ socket: /run/x.sock`,
     desc: 'refuses a probe timeout of a second or more',
     yaml: `${BASE}probe: {timeoutMs: 1000}`,
     mustFail: /^ipam\.probe\.timeoutMs: 1000 is not a whole number from 10 to 900/,
+  },
+  {
+    desc: 'takes ipam.reclaimAfterSeconds in seconds',
+    yaml: `${BASE}reclaimAfterSeconds: 90`,
+    want: { reclaimAfterMs: 90_000 },
+  },
+  {
+    desc: 'refuses a reclaim grace of zero (an ADD in flight has no route yet)',
+    yaml: `${BASE}reclaimAfterSeconds: 0`,
+    mustFail: /^ipam\.reclaimAfterSeconds: 0 is not a whole number from 1 to 604800/,
   },
   {
     desc: 'refuses a relative store directory',
