@@ -20,6 +20,8 @@ export function documentedClientId(namespace: string, name: string): string {
 
 export interface ServerLease {
   address: string;
+  /** The hardware address the lease was granted to (chaddr). */
+  mac: string;
   clientId: string;
   hostname: string;
   /** Seconds since the epoch the lease ends (0 for an expired or released Kea row). */
@@ -91,8 +93,8 @@ export async function startDnsmasq(
         .split('\n')
         .filter(Boolean)
         .map((l) => {
-          const [expires, , address, hostname, clientId] = l.split(' ');
-          return { address, hostname, clientId, expires: Number(expires) };
+          const [expires, mac, address, hostname, clientId] = l.split(' ');
+          return { address, mac, hostname, clientId, expires: Number(expires) };
         });
     },
     stop: async () => void (await proc.stop()),
@@ -152,6 +154,7 @@ export async function startKea(bed: Bed, ns: string, o: PoolOptions, dir = serve
         const f = r.split(',');
         last.set(f[at('address')], {
           address: f[at('address')],
+          mac: f[at('hwaddr')],
           clientId: f[at('client_id')],
           hostname: f[at('hostname')],
           expires: Number(f[at('expire')]),
