@@ -1,6 +1,6 @@
 // `lan-reflector ipam list` and `lan-reflector install-cni`.
 import type { Command } from 'commander';
-import { chmod, copyFile, mkdir, rename, unlink } from 'node:fs/promises';
+import { chmod, copyFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_CONTROL_SOCKET } from '../config/load.js';
@@ -64,8 +64,16 @@ export function formatIpam(l: IpamListing): string {
 }
 
 /** Copies the shim to DIR atomically (temporary file in DIR, then rename), as Calico's and Multus's installers do. */
+/** Refused rather than created: a bin directory that does not exist is a wrong path (k3s keeps its
+ *  plugins elsewhere), and a plugin copied there would never be found by the runtime. */
+export class BinDirError extends Error {}
+
 export async function installCni(binDir: string, from = SHIM_BUILT): Promise<string> {
-  await mkdir(binDir, { recursive: true });
+  const dir = await stat(binDir).catch(() => undefined);
+  if (!dir?.isDirectory())
+    throw new BinDirError(
+      `--bin-dir ${binDir}: ${dir ? 'is not a directory' : 'does not exist'}; give the host's CNI bin directory (/opt/cni/bin, or /var/lib/rancher/k3s/data/cni on k3s), mounted into this container`,
+    );
   const dest = join(binDir, SHIM_NAME);
   const tmp = join(binDir, `.${SHIM_NAME}.tmp-${process.pid}`);
   try {
@@ -109,7 +117,12 @@ export function ipamCommands(program: Command): void {
       '/opt/cni/bin',
     )
     .action(async (flags: { binDir: string }) => {
-      const dest = await installCni(flags.binDir);
-      process.stdout.write(`installed ${dest}\n`);
+      try {
+        process.stdout.write(`installed ${await installCni(flags.binDir)}\n`);
+      } catch (err) {
+        if (!(err instanceof BinDirError)) throw err;
+        process.stderr.write(`lan-reflector install-cni: ${err.message}\n`);
+        process.exitCode = 2;
+      }
     });
 }

@@ -11,7 +11,7 @@ program
   .name('lan-reflector')
   .description(
     'Relays mDNS, SSDP and UDP-broadcast discovery between a LAN and the Kubernetes pods that opt in, ' +
-      "keeping each packet's source address, so Home Assistant in a pod finds the devices on your LAN.",
+      "keeping each packet's source address, so Home Assistant in a pod finds the devices on your LAN. With an ipam: section it also gives opted-in pods LAN addresses the devices can reach (the lan-reflector-ipam CNI plugin).",
   )
   .version('0.1.0')
   .exitOverride()
